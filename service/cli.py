@@ -1,0 +1,60 @@
+"""The `ticket-audit` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from service.settings import SettingsError, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ticket-audit", description="Tamper-evident audit log of Ingresse ticket changes."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="address to listen on (TICKET_AUDIT_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (TICKET_AUDIT_PORT)")
+    serve.add_argument("--database-url", help="sqlite:///PATH or postgresql://... ")
+
+    verify = commands.add_parser("verify", help="check the log's hash chain")
+    verify.add_argument(
+        "--checkpoint", metavar="POSITION:HASH", help="a head saved earlier, to catch a cut log"
+    )
+
+    importer = commands.add_parser("import", help="record deliveries from a file, one per line")
+    importer.add_argument("file", help="file with one webhook JSON body per line ('-': stdin)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            database_url=getattr(args, "database_url", None),
+        )
+        if args.command == "serve":
+            from service.commands.serve import serve
+
+            return serve(settings)
+        if args.command == "verify":
+            from service.commands.verify import verify_log
+
+            return verify_log(settings, args.checkpoint)
+        if args.command == "import":
+            from service.commands.importer import import_file
+
+            return import_file(settings, args.file)
+    except SettingsError as error:
+        print(f"ticket-audit: {error}", file=sys.stderr)
+        return 2
+    raise AssertionError(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""`ticket-audit serve`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from aiohttp import web
+
+from service.committer import STORAGE_ERRORS
+from service.settings import Settings
+from service.web.app import create_app
+
+
+def serve(settings: Settings) -> int:
+    settings.check_exposure()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            access_log=None,
+            print=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+    except STORAGE_ERRORS as error:
+        print(
+            f"ticket-audit: storage unavailable at start: {type(error).__name__}", file=sys.stderr
+        )
+        return 1
+    return 0

@@ -1,0 +1,33 @@
+"""Prometheus metrics of one service instance (a registry per app keeps tests independent)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.deliveries = Counter(
+            "ticket_audit_deliveries",
+            "Webhook deliveries by the outcome the sender was answered",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.intake_latency = Histogram(
+            "ticket_audit_intake_latency_seconds",
+            "Time from a delivery's arrival to its answer",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.commit_batch_size = Histogram(
+            "ticket_audit_commit_batch_size",
+            "Deliveries judged together in one log transaction",
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
+            registry=self.registry,
+        )
+        self.quarantine_dropped = Gauge(
+            "ticket_audit_quarantine_dropped",
+            "Quarantined deliveries dropped, oldest first, to keep the quarantine bounded",
+            registry=self.registry,
+        )

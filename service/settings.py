@@ -1,0 +1,158 @@
+"""The service's settings, read from `TICKET_AUDIT_*` environment variables (see the contract)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message is one line naming it, without secret values."""
+
+
+@dataclass(frozen=True)
+class DatabaseLocation:
+    """Where the log lives, parsed from `TICKET_AUDIT_DATABASE_URL`."""
+
+    kind: Literal["sqlite", "postgres"]
+    sqlite_path: str = ""
+    host: str = ""
+    port: int = 5432
+    user: str = ""
+    password: str = field(default="", repr=False)
+    dbname: str = ""
+    schema: str = "public"
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseLocation:
+        if url.startswith("sqlite:///"):
+            path = url.removeprefix("sqlite:///")
+            if not path:
+                raise ValueError("sqlite URL needs a file path: sqlite:///PATH")
+            return cls(kind="sqlite", sqlite_path=path)
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("expected sqlite:///PATH or postgresql://USER[:PASS]@HOST[:PORT]/DB")
+        dbname = unquote(parts.path.lstrip("/"))
+        if not parts.hostname or not parts.username or not dbname:
+            raise ValueError("postgresql URL needs USER, HOST and DB: postgresql://USER@HOST/DB")
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise ValueError("postgresql URL has an invalid port") from None
+        schema = parse_qs(parts.query).get("schema", ["public"])[0]
+        return cls(
+            kind="postgres",
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username),
+            password=unquote(parts.password or ""),
+            dbname=dbname,
+            schema=schema,
+        )
+
+    def sibling_sqlite_path(self, purpose: str) -> str:
+        """A file beside the log for a store that must not share the log's SQLite file.
+
+        SQLite tracking tables have a fixed name and one writer at a time per file, so each
+        projection (and the quarantine) keeps its own file.
+        """
+        log = Path(self.sqlite_path)
+        return str(log.with_name(f"{log.stem}.{purpose}{log.suffix or '.sqlite3'}"))
+
+    def postgres_conninfo(self) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            dbname=self.dbname,
+        )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TICKET_AUDIT_", extra="ignore")
+
+    database_url: str = "sqlite:///ticket-audit.sqlite3"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    webhook_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    read_token: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    source_timezone: str = "UTC"
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: str) -> str:
+        DatabaseLocation.parse(value)
+        return value
+
+    @field_validator("source_timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("webhook_token", "signing_secret", "read_token", "admin_token", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def database(self) -> DatabaseLocation:
+        return DatabaseLocation.parse(self.database_url)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.source_timezone)
+
+    def unset_tokens(self) -> list[str]:
+        names = {
+            "TICKET_AUDIT_WEBHOOK_TOKEN": self.webhook_token,
+            "TICKET_AUDIT_READ_TOKEN": self.read_token,
+            "TICKET_AUDIT_ADMIN_TOKEN": self.admin_token,
+        }
+        return [name for name, value in names.items() if value is None]
+
+    def check_exposure(self) -> None:
+        """Refuse to serve beyond loopback while any route would be open to anyone."""
+        unset = self.unset_tokens()
+        if unset and not is_loopback(self.host):
+            raise SettingsError(
+                f"refusing to listen on {self.host}: set {', '.join(unset)} "
+                "(routes without a token are open only on a loopback address)"
+            )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with `overrides` (command-line flags) on top."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"TICKET_AUDIT_{field.upper()}: {message}") from None

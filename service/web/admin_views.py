@@ -1,0 +1,61 @@
+"""Admin routes of the write side: the chain's verification and checkpoint, the quarantine."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from service.chain import verify
+from service.persistence.links import chain_rows
+from service.web.auth import check_scope
+from service.web.errors import bad_request, json_response, not_found
+from service.web.keys import LOG, QUARANTINE, READERS, SETTINGS
+from service.web.paging import Page, page_params
+
+
+async def verify_log(request: web.Request) -> web.Response:
+    check_scope(request, request.app[SETTINGS], "admin")
+    log = request.app[LOG].chained_recorder
+    report = await asyncio.get_running_loop().run_in_executor(
+        request.app[READERS], lambda: verify(chain_rows(log))
+    )
+    return json_response(report.as_json())
+
+
+async def checkpoint(request: web.Request) -> web.Response:
+    check_scope(request, request.app[SETTINGS], "admin")
+    log = request.app[LOG].chained_recorder
+    head = await asyncio.get_running_loop().run_in_executor(request.app[READERS], log.chain_head)
+    if head is None:
+        return json_response({"position": 0, "hash": None})
+    return json_response({"position": head.position, "hash": head.hash})
+
+
+async def list_quarantine(request: web.Request) -> web.Response:
+    check_scope(request, request.app[SETTINGS], "admin")
+    limit, cursor = page_params(request)
+    before = cursor.get("before")
+    if before is not None and not isinstance(before, int):
+        raise bad_request("cursor is not one this service gave out")
+    store = request.app[QUARANTINE]
+    items = await asyncio.get_running_loop().run_in_executor(
+        request.app[READERS], lambda: store.page(limit + 1, before)
+    )
+    page = Page.of(items, limit, lambda last: {"before": last.id})
+    return json_response(page.as_json([item.summary_json() for item in page.items]))
+
+
+async def show_quarantined(request: web.Request) -> web.Response:
+    check_scope(request, request.app[SETTINGS], "admin")
+    try:
+        quarantine_id = int(request.match_info["id"])
+    except ValueError:
+        raise not_found() from None
+    store = request.app[QUARANTINE]
+    item = await asyncio.get_running_loop().run_in_executor(
+        request.app[READERS], store.get, quarantine_id
+    )
+    if item is None:
+        raise not_found()
+    return json_response(item.full_json())

@@ -1,0 +1,69 @@
+"""Every error leaves the service as a JSON body with an `error` code, never as HTML or text."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+import orjson
+from aiohttp import web
+
+logger = logging.getLogger(__name__)
+
+_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "payload_too_large",
+    503: "storage_unavailable",
+}
+
+
+def json_response(
+    body: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def json_error(
+    status: int, body: Mapping[str, object], headers: Mapping[str, str] | None = None
+) -> web.HTTPException:
+    error = web.HTTPException(
+        body=orjson.dumps(body), headers=headers, content_type="application/json"
+    )
+    error.set_status(status)
+    return error
+
+
+def bad_request(detail: str) -> web.HTTPException:
+    return json_error(400, {"error": "bad_request", "detail": detail})
+
+
+def not_found() -> web.HTTPException:
+    return json_error(404, {"error": "not_found"})
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.content_type == "application/json" or error.status < 400:
+            raise
+        code = _ERROR_CODES.get(error.status, "error")
+        return json_response({"error": code}, status=error.status, headers=_kept_headers(error))
+    except Exception:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response({"error": "internal_error"}, status=500)
+
+
+def _kept_headers(error: web.HTTPException) -> dict[str, str]:
+    return {name: error.headers[name] for name in ("Allow", "Retry-After") if name in error.headers}

@@ -1,0 +1,22 @@
+"""Typed keys of what the app holds, opened and closed in `create_app`'s cleanup contexts."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from service.application import TicketAudit
+from service.intake import Intake
+from service.metrics import Metrics
+from service.quarantine import QuarantineStore
+from service.settings import Settings
+from service.signatures import SignatureVerifier
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+READERS = web.AppKey("readers", ThreadPoolExecutor)
+LOG = web.AppKey("log", TicketAudit)
+QUARANTINE = web.AppKey("quarantine", QuarantineStore)
+INTAKE = web.AppKey("intake", Intake)
+SIGNATURES: web.AppKey[SignatureVerifier | None] = web.AppKey("signatures")

@@ -1,0 +1,19 @@
+"""Every route of the service, in one table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.web import admin_views, delivery_view, intake_view, ops_views
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/webhooks/ingresse", intake_view.receive_delivery)
+    app.router.add_get("/v1/deliveries/{deliveryId}", delivery_view.show_delivery)
+    app.router.add_get("/v1/audit/verify", admin_views.verify_log)
+    app.router.add_get("/v1/audit/checkpoint", admin_views.checkpoint)
+    app.router.add_get("/v1/quarantine", admin_views.list_quarantine)
+    app.router.add_get("/v1/quarantine/{id}", admin_views.show_quarantined)
+    app.router.add_get("/healthz", ops_views.healthz)
+    app.router.add_get("/readyz", ops_views.readyz)
+    app.router.add_get("/metrics", ops_views.metrics)
