@@ -78,7 +78,9 @@ class TicketAudit(Application[UUID]):
         raise AssertionError("unreachable")
 
     def _record_once(self, deliveries: Sequence[DeliveryFacts]) -> list[Outcome]:
-        already_recorded = self.chained_recorder.find_deliveries([d.delivery_id for d in deliveries])
+        already_recorded = self.chained_recorder.find_deliveries(
+            [d.delivery_id for d in deliveries]
+        )
         tickets: dict[int, Ticket | None] = {}
         judged: list[_Judgement] = []
         new_in_batch: dict[str, tuple[int, int]] = {}

@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 from aiohttp import web
+from eventsourcing.postgres import PostgresApplicationRecorder
 
+from projections.catalog import CATALOG
+from projections.live import LiveProjections
+from projections.signal import LogSignal, PostgresListener
+from projections.storage import ProjectionStorage
 from service.committer import GroupCommitter
 from service.intake import Intake
 from service.metrics import Metrics
@@ -16,7 +22,18 @@ from service.settings import Settings
 from service.signatures import SignatureVerifier
 from service.storage import open_log
 from service.web.errors import json_errors
-from service.web.keys import INTAKE, LOG, METRICS, QUARANTINE, READERS, SETTINGS, SIGNATURES
+from service.web.keys import (
+    INTAKE,
+    LOG,
+    LOG_SIGNAL,
+    METRICS,
+    PROJECTIONS,
+    QUARANTINE,
+    READERS,
+    REBUILDS,
+    SETTINGS,
+    SIGNATURES,
+)
 from service.web.routes import setup_routes
 
 # Queries and admin reads share a bounded pool: the storage API is synchronous.
@@ -27,6 +44,8 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[LOG_SIGNAL] = LogSignal()
+    app[REBUILDS] = set[asyncio.Task[None]]()
     app[SIGNATURES] = (
         SignatureVerifier.from_setting(settings.signing_secret.get_secret_value())
         if settings.signing_secret is not None
@@ -36,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(event_log)
     app.cleanup_ctx.append(quarantine_store)
     app.cleanup_ctx.append(intake_with_group_commit)
+    app.cleanup_ctx.append(projections_following_the_log)
     setup_routes(app)
     return app
 
@@ -61,9 +81,13 @@ async def quarantine_store(app: web.Application) -> AsyncIterator[None]:
 
 async def intake_with_group_commit(app: web.Application) -> AsyncIterator[None]:
     metrics = app[METRICS]
-    committer = GroupCommitter(
-        app[LOG].record_deliveries, on_batch=metrics.commit_batch_size.observe
-    )
+    signal = app[LOG_SIGNAL]
+
+    def committed(batch_size: int) -> None:
+        metrics.commit_batch_size.observe(batch_size)
+        signal.notify()
+
+    committer = GroupCommitter(app[LOG].record_deliveries, on_batch=committed)
     await committer.start()
     settings = app[SETTINGS]
     app[INTAKE] = Intake(
@@ -76,3 +100,27 @@ async def intake_with_group_commit(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await committer.stop()
+
+
+async def projections_following_the_log(app: web.Application) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    location = app[SETTINGS].database
+    storage = await loop.run_in_executor(None, ProjectionStorage, location)
+    live = LiveProjections(app[LOG], storage, CATALOG, app[LOG_SIGNAL])
+    await live.start()
+    app[PROJECTIONS] = live
+    listener = None
+    if location.kind == "postgres":
+        # The library notifies on a channel named after its events table.
+        channel = cast(PostgresApplicationRecorder, app[LOG].recorder).channel_name
+        listener = PostgresListener(location, channel, app[LOG_SIGNAL], loop)
+        listener.start()
+    yield
+    rebuilds: set[asyncio.Task[None]] = app[REBUILDS]
+    for task in rebuilds:
+        task.cancel()
+    await asyncio.gather(*rebuilds, return_exceptions=True)
+    if listener is not None:
+        await loop.run_in_executor(None, listener.stop)
+    await live.stop()
+    storage.close()

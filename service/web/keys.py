@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from projections.live import LiveProjections
+from projections.signal import LogSignal
 from service.application import TicketAudit
 from service.intake import Intake
 from service.metrics import Metrics
@@ -20,3 +23,6 @@ LOG = web.AppKey("log", TicketAudit)
 QUARANTINE = web.AppKey("quarantine", QuarantineStore)
 INTAKE = web.AppKey("intake", Intake)
 SIGNATURES: web.AppKey[SignatureVerifier | None] = web.AppKey("signatures")
+PROJECTIONS = web.AppKey("projections", LiveProjections)
+LOG_SIGNAL = web.AppKey("log_signal", LogSignal)
+REBUILDS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("rebuilds")

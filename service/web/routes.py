@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.web import admin_views, delivery_view, intake_view, ops_views
+from service.web import (
+    admin_views,
+    delivery_view,
+    intake_view,
+    ops_views,
+    projection_views,
+    ticket_views,
+)
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/webhooks/ingresse", intake_view.receive_delivery)
+    app.router.add_get("/v1/tickets", ticket_views.list_tickets)
+    app.router.add_get("/v1/tickets/{ticketId}", ticket_views.show_ticket)
+    app.router.add_get("/v1/tickets/{ticketId}/children", ticket_views.ticket_children)
     app.router.add_get("/v1/deliveries/{deliveryId}", delivery_view.show_delivery)
+    app.router.add_get("/v1/projections", projection_views.list_projections)
+    app.router.add_post("/v1/projections/{name}/rebuild", projection_views.rebuild_projection)
     app.router.add_get("/v1/audit/verify", admin_views.verify_log)
     app.router.add_get("/v1/audit/checkpoint", admin_views.checkpoint)
     app.router.add_get("/v1/quarantine", admin_views.list_quarantine)

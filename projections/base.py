@@ -1,0 +1,89 @@
+"""What every read model shares: the event as projections see it, and batched applying."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+from eventsourcing.utils import get_topic
+
+from projections.store import Cursor, ProjectionStore
+from service.domain import TicketChanged
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_micros(moment: datetime) -> int:
+    """A sortable integer for an aware time, the same on both backends."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedChange:
+    """A TicketChanged with its place in the log, without the raw body projections never need."""
+
+    position: int
+    ticket_id: int
+    event_id: int | None
+    version: int
+    source_time: datetime
+    received_at: datetime
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: TicketChanged, position: int) -> LoggedChange:
+        return cls(
+            position=position,
+            ticket_id=event.ticket_id,
+            event_id=event.event_id,
+            version=event.originator_version,
+            source_time=event.source_timestamp,
+            received_at=event.timestamp,
+            data=event.data,
+        )
+
+    @property
+    def source_us(self) -> int:
+        return epoch_micros(self.source_time)
+
+    @property
+    def received_us(self) -> int:
+        return epoch_micros(self.received_at)
+
+
+TICKET_CHANGED_TOPIC = get_topic(TicketChanged)
+
+
+class TicketProjection(Projection[ProjectionStore]):
+    """A read model: its tables, and how a batch of changes updates them."""
+
+    tables: ClassVar[Sequence[str]] = ()
+    create_statements: ClassVar[Sequence[str]] = ()
+    topics = (TICKET_CHANGED_TOPIC,)
+
+    def create_tables(self) -> None:
+        self.view.create(self.create_statements)
+
+    def drop_tables(self) -> None:
+        self.view.drop(self.tables)
+
+    def process_batch(self, changes: Sequence[LoggedChange], last_position: int) -> None:
+        """Apply the changes and track `last_position` in one transaction."""
+        with self.view.writing() as cursor:
+            if changes:
+                self.apply(cursor, changes)
+            self.view.track(cursor, last_position)
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        change = LoggedChange.of(domain_event, tracking.notification_id)
+        self.process_batch([change], tracking.notification_id)
+
+    @abstractmethod
+    def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
+        """Write what `changes` (in log order) mean for this read model."""

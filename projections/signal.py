@@ -1,0 +1,75 @@
+"""Waking projection followers when the log grows, instead of polling blindly.
+
+In-process commits notify directly; other processes' commits arrive by LISTEN/NOTIFY on
+PostgreSQL; SQLite has no notifications, so followers there also poll on a short interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from service.settings import DatabaseLocation
+
+logger = logging.getLogger(__name__)
+
+
+class LogSignal:
+    """A broadcast: every waiter holding the current round wakes at the next `notify`."""
+
+    def __init__(self) -> None:
+        self._round = asyncio.Event()
+
+    def current(self) -> asyncio.Event:
+        return self._round
+
+    def notify(self) -> None:
+        self._round.set()
+        self._round = asyncio.Event()
+
+
+async def wait_round(round_: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(round_.wait(), timeout)
+
+
+class PostgresListener:
+    """A thread that LISTENs for the library's commit notifications and relays them."""
+
+    def __init__(
+        self,
+        location: DatabaseLocation,
+        channel: str,
+        signal: LogSignal,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._conninfo = location.postgres_conninfo()
+        self._channel = channel
+        self._signal = signal
+        self._loop = loop
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="log-listener", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=3) as conn:
+                    conn.execute(SQL("LISTEN {0}").format(Identifier(self._channel)))
+                    while not self._stopping.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._loop.call_soon_threadsafe(self._signal.notify)
+            except psycopg.Error as error:
+                logger.warning("log listener reconnecting after %s", type(error).__name__)
+                self._stopping.wait(1.0)

@@ -1,0 +1,173 @@
+"""Where a projection keeps its rows and its tracked position, one class per backend.
+
+Each store is the library's tracking recorder for its backend, so a projection writes its
+rows and `_insert_tracking` in one transaction: a crash mid-apply neither loses nor doubles.
+SQL in projections is written once with `?` placeholders and `{table}` names; the store
+adapts both to its backend.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteTrackingRecorder
+from psycopg import Cursor as PsycopgCursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composable, Composed, Identifier
+
+from service.settings import DatabaseLocation
+
+LOG_APPLICATION_NAME = "TicketAudit"
+
+# `{name}` is a table; `{@name}` an index, which PostgreSQL names without a schema.
+_TABLE_REFERENCE = re.compile(r"\{(@?\w+)\}")
+
+
+class Cursor(Protocol):
+    def execute(self, statement: Any, params: Any = ..., /) -> Any: ...
+    def executemany(self, statement: Any, params_seq: Any, /) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> Any: ...
+
+
+class ProjectionStore(TrackingRecorder, ABC):
+    """One generation of one projection's tables, with its tracking."""
+
+    projection_name: str
+    generation: int
+
+    @abstractmethod
+    def sql(self, statement: str) -> Any:
+        """`statement` with `{name}` table references and `?` placeholders, for this backend."""
+
+    @abstractmethod
+    def writing(self) -> AbstractContextManager[Cursor]: ...
+
+    @abstractmethod
+    def reading(self) -> AbstractContextManager[Cursor]: ...
+
+    @abstractmethod
+    def track(self, cursor: Cursor, position: int) -> None: ...
+
+    @abstractmethod
+    def tracked_position(self) -> int: ...
+
+    @abstractmethod
+    def create(self, statements: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def drop(self, tables: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
+    """A projection generation in its own SQLite file beside the log.
+
+    The library names the SQLite tracking table `tracking`, and one file has one writer at
+    a time, so projections never share a file.
+    """
+
+    def __init__(self, location: DatabaseLocation, projection_name: str, generation: int):
+        self.projection_name = projection_name
+        self.generation = generation
+        self.path = location.sibling_sqlite_path(f"{projection_name}.g{generation}")
+        super().__init__(SQLiteDatastore(db_name=self.path, lock_timeout=30))
+
+    def sql(self, statement: str) -> str:
+        return _TABLE_REFERENCE.sub(lambda match: match.group(1).lstrip("@"), statement)
+
+    @contextmanager
+    def writing(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
+
+    def track(self, cursor: Cursor, position: int) -> None:
+        self._insert_tracking(cast(SQLiteCursor, cursor), Tracking(LOG_APPLICATION_NAME, position))
+
+    def tracked_position(self) -> int:
+        return self.max_tracking_id(LOG_APPLICATION_NAME) or 0
+
+    def create(self, statements: Sequence[str]) -> None:
+        self.create_table()
+        with self.writing() as cursor:
+            for statement in statements:
+                cursor.execute(self.sql(statement))
+
+    def drop(self, tables: Sequence[str]) -> None:
+        self.datastore.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(self.path + suffix).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
+    """A projection generation as tables named `<projection>_g<N>_<table>` in the log's schema."""
+
+    def __init__(self, datastore: PostgresDatastore, projection_name: str, generation: int):
+        self.projection_name = projection_name
+        self.generation = generation
+        self.prefix = f"{projection_name}_g{generation}_"
+        super().__init__(datastore, tracking_table_name=f"{self.prefix}tracking")
+
+    def sql(self, statement: str) -> Composed:
+        schema = self.datastore.schema
+        parts = _TABLE_REFERENCE.split(statement.replace("?", "%s"))
+        composed: list[Composable] = []
+        for index, part in enumerate(parts):
+            if index % 2 and part.startswith("@"):
+                composed.append(Identifier(self.prefix + part[1:]))
+            elif index % 2:
+                composed.append(
+                    SQL("{0}.{1}").format(Identifier(schema), Identifier(self.prefix + part))
+                )
+            else:
+                composed.append(SQL(part))
+        return SQL("").join(composed)
+
+    @contextmanager
+    def writing(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
+
+    def track(self, cursor: Cursor, position: int) -> None:
+        self._insert_tracking(
+            cast("PsycopgCursor[DictRow]", cursor), Tracking(LOG_APPLICATION_NAME, position)
+        )
+
+    def tracked_position(self) -> int:
+        return self.max_tracking_id(LOG_APPLICATION_NAME) or 0
+
+    def create(self, statements: Sequence[str]) -> None:
+        self.create_table()
+        with self.writing() as cursor:
+            for statement in statements:
+                cursor.execute(self.sql(statement))
+
+    def drop(self, tables: Sequence[str]) -> None:
+        with self.writing() as cursor:
+            for table in [*tables, "tracking"]:
+                cursor.execute(self.sql(f"DROP TABLE IF EXISTS {{{table}}}"))
+
+    def close(self) -> None:
+        """The datastore is shared by every projection on this database; its owner closes it."""

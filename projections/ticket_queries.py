@@ -1,0 +1,135 @@
+"""Reading the tickets projection: a ticket's state now, as of a time, or at a version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections import jsonio
+from projections.store import ProjectionStore
+from projections.tickets import SUMMARY_FIELDS
+
+_VERSION_COLUMNS = (
+    "ticket_id, event_id, version, position, source_iso, received_iso, snapshot, "
+    "'self' AS known_via"
+)
+
+
+def current_state(view: ProjectionStore, ticket_id: int) -> dict[str, Any] | None:
+    return _one(
+        view,
+        "SELECT ticket_id, event_id, version, position, source_iso, received_iso, snapshot, "
+        "known_via FROM {current} WHERE ticket_id = ?",
+        (ticket_id,),
+    )
+
+
+def state_as_of(
+    view: ProjectionStore, ticket_id: int, source_us: int | None, received_us: int | None
+) -> dict[str, Any] | None:
+    """The snapshot with the latest source time <= `source_us`, among those received by then."""
+    conditions, params = ["ticket_id = ?"], [ticket_id]
+    if source_us is not None:
+        conditions.append("source_us <= ?")
+        params.append(source_us)
+    if received_us is not None:
+        conditions.append("received_us <= ?")
+        params.append(received_us)
+    return _one(
+        view,
+        f"SELECT {_VERSION_COLUMNS} FROM {{versions}} WHERE {' AND '.join(conditions)} "
+        "ORDER BY source_us DESC, position DESC LIMIT 1",
+        tuple(params),
+    )
+
+
+def state_at_version(view: ProjectionStore, ticket_id: int, version: int) -> dict[str, Any] | None:
+    return _one(
+        view,
+        f"SELECT {_VERSION_COLUMNS} FROM {{versions}} WHERE ticket_id = ? AND version = ?",
+        (ticket_id, version),
+    )
+
+
+def list_current(
+    view: ProjectionStore,
+    *,
+    event_id: int | None,
+    ticket_type: str | None,
+    parent: int | None,
+    after_ticket_id: int | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, value in (("event_id", event_id), ("parent", parent)):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    if ticket_type is not None:
+        conditions.append("type = ?")
+        params.append(jsonio.dump(ticket_type))
+    if after_ticket_id is not None:
+        conditions.append("ticket_id > ?")
+        params.append(after_ticket_id)
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    with view.reading() as cursor:
+        cursor.execute(
+            view.sql(
+                "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
+                f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} {where}"
+                "ORDER BY ticket_id LIMIT ?"
+            ),
+            (*params, limit),
+        )
+        return [_summary(row) for row in cursor.fetchall()]
+
+
+def children_of(view: ProjectionStore, ticket_id: int) -> list[dict[str, Any]] | None:
+    """Children named by the group's current snapshot or naming it as their parent."""
+    with view.reading() as cursor:
+        cursor.execute(view.sql("SELECT 1 FROM {current} WHERE ticket_id = ?"), (ticket_id,))
+        if cursor.fetchone() is None:
+            return None
+        cursor.execute(
+            view.sql(
+                "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
+                f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} WHERE parent = ? "
+                "OR ticket_id IN (SELECT child_id FROM {children} WHERE group_id = ?) "
+                "ORDER BY ticket_id"
+            ),
+            (ticket_id, ticket_id),
+        )
+        return [_summary(row) for row in cursor.fetchall()]
+
+
+def _one(view: ProjectionStore, statement: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+    with view.reading() as cursor:
+        cursor.execute(view.sql(statement), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return {
+        "ticketId": row["ticket_id"],
+        "eventId": row["event_id"],
+        "version": row["version"],
+        "position": row["position"],
+        "sourceTimestamp": row["source_iso"],
+        "receivedAt": row["received_iso"],
+        "knownVia": row["known_via"],
+        "snapshot": jsonio.load(row["snapshot"]),
+    }
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "ticketId": row["ticket_id"],
+        "eventId": row["event_id"],
+        "parent": row["parent"],
+        "version": row["version"],
+        "sourceTimestamp": row["source_iso"],
+        "knownVia": row["known_via"],
+    }
+    for field in SUMMARY_FIELDS:
+        text = row[field]
+        summary[field] = None if text is None else jsonio.load(text)
+    return summary

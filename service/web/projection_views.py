@@ -1,0 +1,41 @@
+"""Admin routes of the read side: projection status and live rebuilds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from aiohttp import web
+
+from service.web.auth import check_scope
+from service.web.errors import json_response, not_found
+from service.web.keys import PROJECTIONS, REBUILDS, SETTINGS
+
+
+async def list_projections(request: web.Request) -> web.Response:
+    check_scope(request, request.app[SETTINGS], "admin")
+    return json_response(await request.app[PROJECTIONS].status())
+
+
+async def rebuild_projection(request: web.Request) -> web.Response:
+    check_scope(request, request.app[SETTINGS], "admin")
+    live = request.app[PROJECTIONS]
+    name = request.match_info["name"]
+    if name not in live.names():
+        raise not_found()
+    task = asyncio.create_task(live.rebuild(name), name=f"rebuild-{name}")
+    # Keep a reference so the task is not collected mid-rebuild; its failure shows as the
+    # projection's "failed" state, already logged by the rebuild.
+    rebuilds = request.app[REBUILDS]
+    rebuilds.add(task)
+    task.add_done_callback(_forget(rebuilds))
+    return json_response({"name": name, "state": "rebuilding"}, status=202)
+
+
+def _forget(rebuilds: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        rebuilds.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return done

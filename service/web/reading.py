@@ -1,0 +1,69 @@
+"""What every query route shares: read-your-writes waits, parameters, and the reader pool."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+from typing import TypeVar
+
+from aiohttp import web
+
+from projections.base import epoch_micros
+from projections.store import ProjectionStore
+from service.payload import parse_source_timestamp
+from service.web.auth import check_scope
+from service.web.errors import bad_request, json_error
+from service.web.keys import PROJECTIONS, READERS, SETTINGS
+
+MIN_POSITION_WAIT_SECONDS = 5.0
+
+Result = TypeVar("Result")
+
+
+async def projection_for_read(request: web.Request, name: str) -> ProjectionStore:
+    """Authorise, honour `minPosition`, and hand back the store that answers now."""
+    check_scope(request, request.app[SETTINGS], "read")
+    live = request.app[PROJECTIONS]
+    min_position = int_param(request, "minPosition")
+    if min_position is not None and not await live.wait_for(
+        min_position, [name], MIN_POSITION_WAIT_SECONDS
+    ):
+        raise json_error(503, {"error": "projection_lag"}, headers={"Retry-After": "1"})
+    return live.projection(name).view
+
+
+async def in_reader(request: web.Request, query: Callable[[], Result]) -> Result:
+    return await asyncio.get_running_loop().run_in_executor(request.app[READERS], query)
+
+
+def int_param(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer") from None
+
+
+def path_int(request: web.Request, name: str) -> int:
+    try:
+        return int(request.match_info[name])
+    except ValueError:
+        raise bad_request(f"{name} must be an integer") from None
+
+
+def time_param(request: web.Request, name: str, default_zone: tzinfo = UTC) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_source_timestamp(raw, default_zone)
+    except ValueError:
+        raise bad_request(f"{name} must be an ISO 8601 date-time") from None
+
+
+def micros_param(request: web.Request, name: str, default_zone: tzinfo = UTC) -> int | None:
+    moment = time_param(request, name, default_zone)
+    return None if moment is None else epoch_micros(moment)

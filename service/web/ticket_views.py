@@ -1,0 +1,67 @@
+"""`/v1/tickets...`: current state, point-in-time views, the list, and children."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from projections import ticket_queries
+from service.web.errors import bad_request, json_response, not_found
+from service.web.keys import SETTINGS
+from service.web.paging import Page, page_params
+from service.web.reading import in_reader, int_param, micros_param, path_int, projection_for_read
+
+
+async def show_ticket(request: web.Request) -> web.Response:
+    view = await projection_for_read(request, "tickets")
+    ticket_id = path_int(request, "ticketId")
+    version = int_param(request, "version")
+    at = micros_param(request, "at", request.app[SETTINGS].zone)
+    known_at = micros_param(request, "knownAt")
+    if version is not None and (at is not None or known_at is not None):
+        raise bad_request("version cannot be combined with at or knownAt")
+    if version is not None:
+        state = await in_reader(
+            request, lambda: ticket_queries.state_at_version(view, ticket_id, version)
+        )
+    elif at is not None or known_at is not None:
+        state = await in_reader(
+            request, lambda: ticket_queries.state_as_of(view, ticket_id, at, known_at)
+        )
+    else:
+        state = await in_reader(request, lambda: ticket_queries.current_state(view, ticket_id))
+    if state is None:
+        raise not_found()
+    return json_response(state)
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    view = await projection_for_read(request, "tickets")
+    limit, cursor = page_params(request)
+    after = cursor.get("after")
+    if after is not None and not isinstance(after, int):
+        raise bad_request("cursor is not one this service gave out")
+    event_id = int_param(request, "eventId")
+    parent = int_param(request, "parent")
+    ticket_type = request.query.get("type")
+    rows = await in_reader(
+        request,
+        lambda: ticket_queries.list_current(
+            view,
+            event_id=event_id,
+            ticket_type=ticket_type,
+            parent=parent,
+            after_ticket_id=after,
+            limit=limit + 1,
+        ),
+    )
+    page = Page.of(rows, limit, lambda last: {"after": last["ticketId"]})
+    return json_response(page.as_json(list(page.items)))
+
+
+async def ticket_children(request: web.Request) -> web.Response:
+    view = await projection_for_read(request, "tickets")
+    ticket_id = path_int(request, "ticketId")
+    children = await in_reader(request, lambda: ticket_queries.children_of(view, ticket_id))
+    if children is None:
+        raise not_found()
+    return json_response({"ticketId": ticket_id, "children": children})
