@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", metavar="POSITION:HASH", help="a head saved earlier, to catch a cut log"
     )
 
+    rebuild = commands.add_parser("rebuild", help="rebuild projections from position 1")
+    rebuild.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
+
     importer = commands.add_parser("import", help="record deliveries from a file, one per line")
     importer.add_argument("file", help="file with one webhook JSON body per line ('-': stdin)")
     return parser
@@ -46,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from service.commands.verify import verify_log
 
             return verify_log(settings, args.checkpoint)
+        if args.command == "rebuild":
+            from service.commands.rebuild import rebuild
+
+            return rebuild(settings, args.names)
         if args.command == "import":
             from service.commands.importer import import_file
 

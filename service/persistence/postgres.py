@@ -86,6 +86,19 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             )
             return {(row["ticket_id"], row["version"]): row["position"] for row in curs.fetchall()}
 
+    def head_versions(self, ticket_ids: Sequence[int]) -> dict[int, int]:
+        if not ticket_ids:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL(
+                    "SELECT ticket_id, MAX(version) AS version FROM {0} "
+                    "WHERE ticket_id = ANY(%s) GROUP BY ticket_id"
+                ).format(self.chain_table),
+                (list(ticket_ids),),
+            )
+            return {row["ticket_id"]: row["version"] for row in curs.fetchall()}
+
     def chain_head(self) -> Checkpoint | None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(

@@ -67,6 +67,18 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
                     found[(ticket_id, version)] = row[0]
         return found
 
+    def head_versions(self, ticket_ids: Sequence[int]) -> dict[int, int]:
+        if not ticket_ids:
+            return {}
+        marks = ",".join("?" * len(ticket_ids))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT ticket_id, MAX(version) FROM {CHAIN_TABLE} "
+                f"WHERE ticket_id IN ({marks}) GROUP BY ticket_id",
+                list(ticket_ids),
+            )
+            return {row[0]: row[1] for row in c.fetchall()}
+
     def chain_head(self) -> Checkpoint | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT position, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")

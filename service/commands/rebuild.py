@@ -1,0 +1,36 @@
+"""`ticket-audit rebuild [NAME ...]`: rebuild projections from position 1 with a progress bar."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from tqdm import tqdm
+
+from projections.catalog import CATALOG
+from projections.rebuild import head_position, rebuild_offline
+from projections.storage import ProjectionStorage
+from service.settings import Settings, SettingsError
+from service.storage import open_log
+
+
+def rebuild(settings: Settings, names: Sequence[str]) -> int:
+    unknown = [name for name in names if name not in CATALOG]
+    if unknown:
+        raise SettingsError(
+            f"unknown projection {', '.join(unknown)} (known: {', '.join(CATALOG)})"
+        )
+    log = open_log(settings.database)
+    storage = ProjectionStorage(settings.database)
+    try:
+        head = head_position(log)
+        for name in names or list(CATALOG):
+            with tqdm(
+                total=head, unit="event", unit_scale=True, desc=name, file=sys.stderr
+            ) as progress:
+                applied = rebuild_offline(log, storage, CATALOG[name], progress.update)
+            print(f"{name}: rebuilt from {applied} events")
+    finally:
+        storage.close()
+        log.close()
+    return 0
