@@ -176,7 +176,7 @@ def _check_ticket(data: dict[str, Any], errors: list[FieldError]) -> None:
     if data.get("parent") is not None:
         _check_bigint(data["parent"], ["data", "parent"], errors)
     for name in ("quantity", "quantityDiff", "order"):
-        if name in data and not _is_integer(data[name]):
+        if name in data and not _is_whole_number(data[name]):
             errors.append({"loc": ["data", name], "msg": "must be an integer"})
     for name in ("salePeriods", "children"):
         if name in data:
@@ -188,9 +188,15 @@ def _check_ticket(data: dict[str, Any], errors: list[FieldError]) -> None:
 
 
 def _is_integer(value: object) -> TypeGuard[int]:
-    # JSON true/false arrive as Python bools, which are ints. Floats such as 3.0 are refused too:
-    # the data is stored exactly as delivered, so a float here would reach integer consumers.
+    # JSON true/false arrive as Python bools, which are ints. Identifiers must be exact ints:
+    # they key streams and database rows.
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_whole_number(value: object) -> bool:
+    # Counts such as 100.0 are the same number as 100 (the contract treats 1 and 1.0 as
+    # equal everywhere), so they are accepted and kept as delivered; 3.5 is not a count.
+    return _is_integer(value) or (isinstance(value, float) and value.is_integer())
 
 
 def _check_bigint(value: object, loc: list[str | int], errors: list[FieldError]) -> None:

@@ -30,21 +30,29 @@ def json_response(
     )
 
 
+class JSONError(Exception):
+    """An answer other than success, raised from anywhere under a view."""
+
+    def __init__(
+        self, status: int, body: Mapping[str, object], headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status, body.get("error"))
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
 def json_error(
     status: int, body: Mapping[str, object], headers: Mapping[str, str] | None = None
-) -> web.HTTPException:
-    error = web.HTTPException(
-        body=orjson.dumps(body), headers=headers, content_type="application/json"
-    )
-    error.set_status(status)
-    return error
+) -> JSONError:
+    return JSONError(status, body, headers)
 
 
-def bad_request(detail: str) -> web.HTTPException:
+def bad_request(detail: str) -> JSONError:
     return json_error(400, {"error": "bad_request", "detail": detail})
 
 
-def not_found() -> web.HTTPException:
+def not_found() -> JSONError:
     return json_error(404, {"error": "not_found"})
 
 
@@ -55,8 +63,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except JSONError as error:
+        return json_response(error.body, status=error.status, headers=error.headers)
     except web.HTTPException as error:
-        if error.content_type == "application/json" or error.status < 400:
+        if error.status < 400:
             raise
         code = _ERROR_CODES.get(error.status, "error")
         return json_response({"error": code}, status=error.status, headers=_kept_headers(error))

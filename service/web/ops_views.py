@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.committer import STORAGE_ERRORS
 from service.web.errors import json_response
-from service.web.keys import LOG, METRICS, READERS
+from service.web.keys import LOG, METRICS, PROJECTIONS, READERS
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -17,18 +17,28 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when the log answers and every projection follows it."""
     log = request.app[LOG].chained_recorder
     try:
         await asyncio.get_running_loop().run_in_executor(
             request.app[READERS], log.max_notification_id
         )
     except STORAGE_ERRORS:
-        return json_response(
-            {"status": "unavailable", "storage": "unreachable"},
-            status=503,
-            headers={"Retry-After": "2"},
-        )
-    return json_response({"status": "ready", "storage": "ok"})
+        storage = "unreachable"
+    else:
+        storage = "ok"
+    live = request.app[PROJECTIONS]
+    projections = "live" if live.all_live() else "failed"
+    ready = storage == "ok" and projections == "live"
+    return json_response(
+        {
+            "status": "ready" if ready else "unavailable",
+            "storage": storage,
+            "projections": projections,
+        },
+        status=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "2"},
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:

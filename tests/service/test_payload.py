@@ -123,8 +123,9 @@ CHECKED_FIELDS = [
     "value",
     "eventDates",
 ]
-WRONG_INTEGERS = ["7", 3.5, 3.0, True, False, {}, [], None]
+WRONG_INTEGERS = ["7", 3.5, True, False, {}, [], None]
 INTEGER_FIELDS = ["id", "eventId", "quantity", "quantityDiff", "order"]
+COUNT_FIELDS = ["quantity", "quantityDiff", "order"]
 
 
 @pytest.mark.parametrize("wrong", WRONG_INTEGERS)
@@ -133,6 +134,21 @@ def test_integer_field_of_another_type_is_rejected(name: str, wrong: object) -> 
     assert rejection_errors(with_data_field(name, wrong)) == [
         {"loc": ["data", name], "msg": "must be an integer"}
     ]
+
+
+@pytest.mark.parametrize("name", ["id", "eventId"])
+def test_identifier_written_as_a_float_is_rejected(name: str) -> None:
+    assert rejection_errors(with_data_field(name, 3.0)) == [
+        {"loc": ["data", name], "msg": "must be an integer"}
+    ]
+
+
+@pytest.mark.parametrize("name", COUNT_FIELDS)
+def test_count_written_as_a_whole_float_is_kept_as_delivered(name: str) -> None:
+    data = parse_delivery(with_data_field(name, 80.0)).data
+
+    assert data[name] == 80.0
+    assert isinstance(data[name], float)
 
 
 @pytest.mark.parametrize("wrong", ["7", 3.5, 3.0, True, {}, []])
