@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Mapping
 import orjson
 from aiohttp import web
 
+from service.committer import STORAGE_ERRORS
+
 logger = logging.getLogger(__name__)
 
 _ERROR_CODES = {
@@ -65,6 +67,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except JSONError as error:
         return json_response(error.body, status=error.status, headers=error.headers)
+    except STORAGE_ERRORS as error:
+        logger.warning(
+            "storage failed under %s %s: %s", request.method, request.path, type(error).__name__
+        )
+        return json_response(
+            {"error": "storage_unavailable"}, status=503, headers={"Retry-After": "2"}
+        )
     except web.HTTPException as error:
         if error.status < 400:
             raise
