@@ -25,8 +25,9 @@ Order change: adds carry no position, so a list is rebuilt as its surviving item
 old order followed by the added items in their new order. When the new list's id sequence
 is anything else (items moved, or an item inserted before the end), one more change follows
 the item changes: ``replace`` at the list's own path whose ``old`` and ``new`` are the full
-id sequences of the two lists, e.g. ``[70127, 70128] -> [70128, 70127]``. A whole-list
-``replace`` never looks like this: its ``old`` is the list itself, whose items are objects.
+id sequences of the two lists, e.g. ``[70127, 70128] -> [70128, 70127]``. It is told apart
+from a whole-list ``replace`` by the list at that path: an order change's ``old`` holds ids
+while that list holds objects, whereas a whole-list ``replace`` carries the list itself.
 
 ``add`` has ``old: None``, ``remove`` has ``new: None``. ``diff(None, new)`` is ``[]``: a
 first version has no changes. ``apply_changes(old, diff(old, new))`` is ``json_equal`` to
