@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from service.payload import might_hold_huge_integer
+
 
 def dump(value: Any) -> str:
     try:
@@ -16,7 +18,8 @@ def dump(value: Any) -> str:
 
 
 def load(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    encoded = text.encode()
+    if might_hold_huge_integer(encoded):
+        # orjson would read an integer beyond 64 bits as a float and lose digits.
+        return json.loads(encoded)
+    return orjson.loads(encoded)

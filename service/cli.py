@@ -28,6 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = commands.add_parser("rebuild", help="rebuild projections from position 1")
     rebuild.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
 
+    export = commands.add_parser("export", help="write the change feed to stdout")
+    export.add_argument(
+        "--format", choices=("ndjson", "csv"), default="ndjson", help="default: ndjson"
+    )
+    export.add_argument("--event-id", type=int, help="only this Ingresse eventId")
+    export.add_argument("--ticket-id", type=int, help="only this ticket")
+    export.add_argument("--path", help="only changes touching this path, e.g. value.price")
+    export.add_argument("--since", metavar="T", help="from this source time on (ISO 8601)")
+    export.add_argument("--until", metavar="T", help="up to this source time (ISO 8601)")
+
     importer = commands.add_parser("import", help="record deliveries from a file, one per line")
     importer.add_argument("file", help="file with one webhook JSON body per line ('-': stdin)")
     return parser
@@ -53,6 +63,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from service.commands.rebuild import rebuild
 
             return rebuild(settings, args.names)
+        if args.command == "export":
+            from service.commands.export import export_feed
+
+            return export_feed(
+                settings,
+                args.format,
+                event_id=args.event_id,
+                ticket_id=args.ticket_id,
+                path=args.path,
+                since=args.since,
+                until=args.until,
+            )
         if args.command == "import":
             from service.commands.importer import import_file
 

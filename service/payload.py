@@ -23,6 +23,11 @@ DIGIT_MASK = bytes(ord("0") if byte in b"0123456789" else ord(" ") for byte in r
 SHORTEST_HUGE_INTEGER = b"0" * 19
 
 
+def might_hold_huge_integer(text: bytes) -> bool:
+    """True when orjson could not decode `text` exactly (an integer beyond 64 bits)."""
+    return SHORTEST_HUGE_INTEGER in text.translate(DIGIT_MASK)
+
+
 class FieldError(TypedDict):
     loc: list[str | int]
     msg: str
@@ -109,7 +114,7 @@ def parse_source_timestamp(text: str, default_zone: tzinfo) -> datetime:
 def _decode(body: bytes) -> dict[str, Any]:
     if not body.strip(JSON_WHITESPACE):
         raise MalformedJSON("body is empty")
-    if SHORTEST_HUGE_INTEGER in body.translate(DIGIT_MASK):
+    if might_hold_huge_integer(body):
         document = _decode_exact(body)
     else:
         try:

@@ -1,0 +1,45 @@
+"""Sale periods: each version's `salePeriods` list, as delivered, with its place in time.
+
+Timelines are derived when read, walking versions in source-time order, so a late delivery
+takes its place among the others without rewriting any stored row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from projections import jsonio
+from projections.base import LoggedChange, TicketProjection
+from projections.store import Cursor
+
+
+class SalePeriodsProjection(TicketProjection):
+    name = "sale_periods"
+    tables: ClassVar[Sequence[str]] = ("versions",)
+    create_statements: ClassVar[Sequence[str]] = (
+        "CREATE TABLE IF NOT EXISTS {versions} (ticket_id BIGINT NOT NULL, "
+        "version BIGINT NOT NULL, position BIGINT NOT NULL, source_us BIGINT NOT NULL, "
+        "source_iso TEXT NOT NULL, sale_periods TEXT, PRIMARY KEY (ticket_id, version))",
+        "CREATE INDEX IF NOT EXISTS {@versions_by_source} ON {versions} "
+        "(ticket_id, source_us, position)",
+    )
+
+    def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
+        cursor.executemany(
+            self.view.sql("INSERT INTO {versions} VALUES (?, ?, ?, ?, ?, ?)"),
+            [
+                (
+                    change.ticket_id,
+                    change.version,
+                    change.position,
+                    change.source_us,
+                    change.source_time.isoformat(),
+                    # NULL keeps "not sent" apart from an explicit empty list.
+                    jsonio.dump(change.data["salePeriods"])
+                    if "salePeriods" in change.data
+                    else None,
+                )
+                for change in changes
+            ],
+        )

@@ -1,0 +1,29 @@
+"""`/v1/tickets/{ticketId}/quantity` and `/sale-periods`: how a ticket changed over time."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from projections import quantity_queries, sale_period_queries
+from service.web.errors import json_response, not_found
+from service.web.reading import in_reader, path_int, projection_for_read
+
+
+async def ticket_quantity(request: web.Request) -> web.Response:
+    view = await projection_for_read(request, "quantity")
+    ticket_id = path_int(request, "ticketId")
+    points = await in_reader(request, lambda: quantity_queries.quantity_points(view, ticket_id))
+    if points is None:
+        raise not_found()
+    return json_response({"ticketId": ticket_id, "points": points})
+
+
+async def ticket_sale_periods(request: web.Request) -> web.Response:
+    view = await projection_for_read(request, "sale_periods")
+    ticket_id = path_int(request, "ticketId")
+    timelines = await in_reader(
+        request, lambda: sale_period_queries.sale_period_timelines(view, ticket_id)
+    )
+    if timelines is None:
+        raise not_found()
+    return json_response({"ticketId": ticket_id, "salePeriods": timelines})

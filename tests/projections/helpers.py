@@ -1,0 +1,106 @@
+"""A client for the tickets read model: post deliveries, then read what they led to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tests.helpers import INTAKE, Client, delivery
+
+Params = Mapping[str, str | int]
+
+# Source times the tests place versions at; Ingresse sends them without an offset.
+EARLY, MIDDLE, LATE = "2024-05-17T10:00:00", "2024-05-17T12:00:00", "2024-05-17T14:00:00"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the intake answered for one delivery: the version and position it became."""
+
+    status: int
+    ticket_id: int
+    version: int
+    position: int
+
+
+class TicketApi:
+    """Posts deliveries, remembers the highest position, and reads at least up to it."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.head = 0
+
+    async def post_body(self, body: bytes) -> Recorded:
+        response = await self.client.post(INTAKE, data=body)
+        answer = json.loads(await response.read())
+        assert response.status in (200, 201), answer
+        self.head = max(self.head, answer["position"])
+        return Recorded(response.status, answer["ticketId"], answer["version"], answer["position"])
+
+    async def deliver(self, ticket_id: int, timestamp: str, **fields: Any) -> Recorded:
+        return await self.post_body(delivery(ticket_id, timestamp=timestamp, **fields))
+
+    async def raw(self, path: str, params: Params | None = None) -> tuple[int, bytes]:
+        """Status and body bytes of a read that waits for every delivery posted so far."""
+        query = {"minPosition": str(self.head), **{k: str(v) for k, v in (params or {}).items()}}
+        response = await self.client.get(path, params=query)
+        assert response.content_type == "application/json", await response.text()
+        return response.status, await response.read()
+
+    async def read(self, path: str, params: Params | None = None, *, status: int = 200) -> Any:
+        actual, body = await self.raw(path, params)
+        decoded = json.loads(body)
+        assert actual == status, (path, params, decoded)
+        return decoded
+
+    async def ticket(self, ticket_id: int, **params: str | int) -> Any:
+        return await self.read(f"/v1/tickets/{ticket_id}", params)
+
+    async def all_pages(self, params: Params | None = None, limit: int = 1) -> list[Any]:
+        """Every item of `/v1/tickets`, walking `next` cursors `limit` items at a time."""
+        items: list[Any] = []
+        query: dict[str, str | int] = {**(params or {}), "limit": limit}
+        while True:
+            page = await self.read("/v1/tickets", query)
+            assert len(page["items"]) <= limit
+            items.extend(page["items"])
+            if page["next"] is None:
+                return items
+            query["cursor"] = page["next"]
+
+
+async def snapshot_answers(api: TicketApi, ticket_ids: Iterable[int]) -> dict[str, bytes]:
+    """Every ticket route's answer (status and body bytes), to compare read models exactly."""
+    answers: dict[str, bytes] = {}
+
+    async def keep(path: str, params: Params | None = None) -> int:
+        status, body = await api.raw(path, params)
+        answers[f"{path} {dict(params or {})}"] = b"%d " % status + body
+        return status
+
+    for ticket_id in sorted(set(ticket_ids)):
+        await keep(f"/v1/tickets/{ticket_id}")
+        await keep(f"/v1/tickets/{ticket_id}/children")
+        version = 1
+        while await keep(f"/v1/tickets/{ticket_id}", {"version": version}) == 200:
+            version += 1
+    await keep("/v1/tickets", {"limit": 1000})
+    return answers
+
+
+GROUP_ID = 346868
+
+
+async def seed_history(api: TicketApi, fixture_bodies: Mapping[str, bytes]) -> list[int]:
+    """Late deliveries, source-time ties, a group and its children; the ticket ids involved."""
+    await api.post_body(fixture_bodies["group-346868"])
+    for ticket_id in (1, 2, 3):
+        parent = GROUP_ID if ticket_id == 2 else None
+        for quantity, timestamp in enumerate((MIDDLE, EARLY, LATE, MIDDLE)):
+            await api.deliver(
+                ticket_id, timestamp, eventId=10 + ticket_id % 2, parent=parent, quantity=quantity
+            )
+    await api.post_body(fixture_bodies["ticket-408218"])
+    return [1, 2, 3, GROUP_ID, 346869, 408218]

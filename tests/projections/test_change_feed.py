@@ -1,0 +1,243 @@
+"""The change feed through the real app: order, filters, pages, streams, and `export`."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pytest_aiohttp import AiohttpClient
+
+from projections import history_queries
+from tests.helpers import Serve, app_clients, make_settings, run_cli
+from tests.projections.helpers import Recorded, TicketApi
+
+CSV_COLUMNS = [
+    "position",
+    "ticketId",
+    "eventId",
+    "version",
+    "sourceTimestamp",
+    "receivedAt",
+    "path",
+    "op",
+    "old",
+    "new",
+]
+
+
+@pytest.fixture
+async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
+    async with app_clients(aiohttp_client) as start:
+        yield start
+
+
+@pytest.fixture
+async def api(serve: Serve, database_url: str) -> TicketApi:
+    return TicketApi(await serve(make_settings(database_url)))
+
+
+def at(minute: int) -> str:
+    return f"2024-05-17T10:{minute:02d}:00"
+
+
+def row(recorded: Recorded, event_id: int | None, minute: int, *change: Any) -> dict[str, Any]:
+    """An expected feed item, without `receivedAt` (see `without_received`)."""
+    path, op, old, new = change
+    return {
+        "position": recorded.position,
+        "ticketId": recorded.ticket_id,
+        "eventId": event_id,
+        "version": recorded.version,
+        "sourceTimestamp": f"2024-05-17T10:{minute:02d}:00+00:00",
+        "path": path,
+        "op": op,
+        "old": old,
+        "new": new,
+    }
+
+
+def without_received(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in item.items() if k != "receivedAt"} for item in items]
+
+
+async def feed(api: TicketApi, **params: str | int) -> list[dict[str, Any]]:
+    """Every item of the JSON feed, walking `next` cursors."""
+    items: list[dict[str, Any]] = []
+    query: dict[str, str | int] = dict(params)
+    while True:
+        page = await api.read("/v1/changes", query)
+        assert len(page["items"]) <= int(query.get("limit", 100))
+        items += page["items"]
+        if page["next"] is None:
+            return items
+        query["cursor"] = page["next"]
+
+
+async def streamed(
+    api: TicketApi, content_type: str, headers: dict[str, str] | None = None, **params: str | int
+) -> str:
+    query = {"minPosition": str(api.head), **{k: str(v) for k, v in params.items()}}
+    response = await api.client.get("/v1/changes", params=query, headers=headers)
+    assert response.status == 200, await response.text()
+    assert response.content_type == content_type
+    return await response.text()
+
+
+def parse_ndjson(text: str) -> list[dict[str, Any]]:
+    assert text == "" or text.endswith("\n")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def parse_csv(text: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    assert reader.fieldnames == CSV_COLUMNS
+    return [
+        {
+            **entry,
+            "position": int(entry["position"]),
+            "ticketId": int(entry["ticketId"]),
+            "eventId": int(entry["eventId"]) if entry["eventId"] else None,
+            "version": int(entry["version"]),
+            "old": json.loads(entry["old"]),
+            "new": json.loads(entry["new"]),
+        }
+        for entry in reader
+    ]
+
+
+async def seed(api: TicketApi) -> list[dict[str, Any]]:
+    """Two tickets of two Ingresse events, interleaved; the feed they should give."""
+    await api.deliver(7, at(0), eventId=3, quantity=1, value={"price": 10, "priceList": 1})
+    await api.deliver(8, at(0), quantity=5, salePeriods=[{"id": 1, "finish": "a"}])
+    a2 = await api.deliver(7, at(10), eventId=3, quantity=2, value={"price": 12, "priceList": 2})
+    b2 = await api.deliver(8, at(10), quantity=5, salePeriods=[{"id": 1, "finish": "b"}])
+    a3 = await api.deliver(7, at(20), eventId=3, quantity=2, value={"price": 12, "priceList": 3})
+    b3 = await api.deliver(8, at(30), quantity=6, salePeriods=[])
+    return [
+        row(a2, 3, 10, "quantity", "replace", 1, 2),
+        row(a2, 3, 10, "value.price", "replace", 10, 12),
+        row(a2, 3, 10, "value.priceList", "replace", 1, 2),
+        row(b2, None, 10, "salePeriods[id=1].finish", "replace", "a", "b"),
+        row(a3, 3, 20, "value.priceList", "replace", 2, 3),
+        row(b3, None, 30, "quantity", "replace", 5, 6),
+        row(b3, None, 30, "salePeriods[id=1]", "remove", {"id": 1, "finish": "b"}, None),
+    ]
+
+
+async def test_feed_lists_changes_by_position_without_creations(api: TicketApi) -> None:
+    expected = await seed(api)
+
+    items = await feed(api)
+
+    assert without_received(items) == expected
+    assert all(item["receivedAt"].endswith("+00:00") for item in items)
+
+
+async def test_feed_filters(api: TicketApi) -> None:
+    expected = await seed(api)
+
+    async def kept(**params: str | int) -> list[dict[str, Any]]:
+        return without_received(await feed(api, **params))
+
+    assert await kept(eventId=3) == expected[:3] + expected[4:5]
+    assert await kept(ticketId=8) == [expected[3], *expected[5:]]
+    assert await kept(path="value.price") == expected[1:2]
+    assert await kept(path="value") == expected[1:3] + expected[4:5]
+    assert await kept(path="salePeriods[id=1].finish") == [expected[3], expected[6]]
+    assert await kept(since=at(10), until=at(20)) == expected[:5]
+    assert await kept(since="2024-05-17T07:25:00-03:00", ticketId=7) == []
+    assert await kept(eventId=3, path="quantity") == expected[:1]
+    assert await kept(path="") == expected
+
+
+@pytest.mark.parametrize("scan_batch", [history_queries.SCAN_BATCH, 2])
+async def test_pages_and_streams_give_the_same_feed(
+    api: TicketApi, monkeypatch: pytest.MonkeyPatch, scan_batch: int
+) -> None:
+    monkeypatch.setattr(history_queries, "SCAN_BATCH", scan_batch)
+    await seed(api)
+    whole = await feed(api)
+
+    for limit in (1, 3):
+        assert await feed(api, limit=limit) == whole
+    assert await feed(api, limit=1, path="value") == [whole[1], whole[2], whole[4]]
+    ndjson = "application/x-ndjson"
+    assert parse_ndjson(await streamed(api, ndjson, format="ndjson")) == whole
+    assert parse_ndjson(await streamed(api, ndjson, {"Accept": ndjson})) == whole
+    assert parse_csv(await streamed(api, "text/csv", format="csv")) == whole
+    assert parse_csv(await streamed(api, "text/csv", {"Accept": "text/csv"})) == whole
+    by_path = await streamed(api, ndjson, format="ndjson", path="value", limit=1)
+    assert parse_ndjson(by_path) == [whole[1], whole[2], whole[4]]
+    assert parse_csv(await streamed(api, "text/csv", format="csv", ticketId=99)) == []
+    json_page = await streamed(api, "application/json", {"Accept": "text/csv"}, format="json")
+    assert json.loads(json_page)["items"] == whole[:100]
+
+
+async def test_recomputed_versions_replace_their_feed_rows(api: TicketApi) -> None:
+    await api.deliver(9, at(0), quantity=1)
+    last = await api.deliver(9, at(20), quantity=3)
+    assert without_received(await feed(api)) == [row(last, None, 20, "quantity", "replace", 1, 3)]
+
+    middle = await api.deliver(9, at(10), quantity=2)
+    old_first = await api.deliver(10, at(10), quantity=2)
+    await api.deliver(10, at(5), quantity=1)
+
+    assert without_received(await feed(api)) == [
+        row(last, None, 20, "quantity", "replace", 2, 3),
+        row(middle, None, 10, "quantity", "replace", 1, 2),
+        row(old_first, None, 10, "quantity", "replace", 1, 2),
+    ]
+
+
+async def test_bad_parameters(api: TicketApi) -> None:
+    await seed(api)
+    for params in (
+        {"format": "xml"},
+        {"eventId": "three"},
+        {"cursor": "nonsense"},
+        {"path": "value["},
+        {"until": "soon"},
+        {"limit": 1001},
+    ):
+        answer = await api.read("/v1/changes", params, status=400)
+        assert answer["error"] == "bad_request", params
+
+
+async def test_export_writes_the_feed(api: TicketApi, database_url: str) -> None:
+    await seed(api)
+    whole = await feed(api)
+
+    ndjson = await asyncio.to_thread(run_cli, "export", database_url=database_url)
+    filtered = await asyncio.to_thread(
+        run_cli,
+        *("export", "--format", "csv", "--event-id", "3", "--path", "value.priceList"),
+        *("--since", at(15), "--until", "2024-05-17T07:20:00-03:00"),
+        database_url=database_url,
+    )
+    by_ticket = await asyncio.to_thread(
+        run_cli, "export", "--ticket-id", "8", database_url=database_url
+    )
+    bad_time = await asyncio.to_thread(
+        run_cli, "export", "--since", "soon", database_url=database_url
+    )
+
+    assert (ndjson.returncode, ndjson.stderr) == (0, "")
+    assert parse_ndjson(ndjson.stdout) == whole
+    assert filtered.returncode == 0, filtered.stderr
+    assert parse_csv(filtered.stdout) == [whole[4]]
+    assert parse_ndjson(by_ticket.stdout) == [whole[3], whole[5], whole[6]]
+    assert bad_time.returncode == 2
+    assert bad_time.stderr == "ticket-audit: --since must be an ISO 8601 date-time\n"
+
+
+def test_export_before_the_projection_exists_says_how_to_build_it(database_url: str) -> None:
+    result = run_cli("export", database_url=database_url)
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.count("\n") == 1
+    assert "ticket-audit rebuild history" in result.stderr
