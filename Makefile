@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install clean
+.PHONY: run test lint typecheck unit install clean bench bench-quick
 
 run: $(INSTALLED)
 	$(BIN)/ticket-audit serve
@@ -20,6 +20,13 @@ typecheck: $(INSTALLED)
 
 unit: $(INSTALLED)
 	$(BIN)/pytest -q
+
+# Needs the PostgreSQL server of `make test`; BENCH_ARGS passes options (e.g. --events 20000).
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: $(INSTALLED)
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
 
 install: $(INSTALLED)
 

@@ -1,0 +1,105 @@
+"""Rebuilding every projection from the log, timed beside a raw scan of the same log.
+
+The work runs in a child process (`python -m bench.rebuild_rate DATABASE_URL`) that reports
+its own peak RSS as `VmHWM`, the high-water mark of its own memory. `ru_maxrss` would not do:
+Linux carries the spawning process's high-water mark into it at exec, so the harness's own
+size would show instead.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.processes import REPO_ROOT
+from projections.catalog import CATALOG
+from projections.follower import BATCH_SIZE
+from projections.rebuild import head_position, rebuild_offline
+from projections.storage import ProjectionStorage
+from service.settings import DatabaseLocation
+from service.storage import open_log
+
+
+def rate(events: int, seconds: float) -> float:
+    return round(events / seconds, 1) if seconds else 0.0
+
+
+def measure_rebuild(database_url: str) -> dict[str, Any]:
+    """Events/s of each projection's rebuild and of a raw scan, and the peak RSS doing them."""
+    done = subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "bench.rebuild_rate", database_url],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        check=True,
+    )
+    result: dict[str, Any] = orjson.loads(done.stdout)
+    rebuild_seconds = sum(p["seconds"] for p in result["projections"].values())
+    all_rate = rate(result["events"], rebuild_seconds)
+    scan_rate = result["scan"]["events_per_s"]
+    result["all_projections"] = {
+        "seconds": round(rebuild_seconds, 3),
+        "events_per_s": all_rate,
+        "share_of_scan_rate": round(all_rate / scan_rate, 4) if scan_rate else None,
+    }
+    return result
+
+
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def raw_scan(location: DatabaseLocation) -> dict[str, Any]:
+    """Read every notification page by page as the followers do, decoding nothing."""
+    log = open_log(location)
+    try:
+        started = time.perf_counter()
+        after, rows = 0, 0
+        while page := log.recorder.select_notifications(
+            start=after, limit=BATCH_SIZE, inclusive_of_start=False
+        ):
+            rows += len(page)
+            after = page[-1].id
+        seconds = time.perf_counter() - started
+    finally:
+        log.close()
+    return {"events": rows, "seconds": round(seconds, 3), "events_per_s": rate(rows, seconds)}
+
+
+def rebuild_all(location: DatabaseLocation) -> dict[str, Any]:
+    log = open_log(location)
+    storage = ProjectionStorage(location)
+    try:
+        head = head_position(log)
+        projections: dict[str, Any] = {}
+        for name, cls in CATALOG.items():
+            started = time.perf_counter()
+            applied = rebuild_offline(log, storage, cls)
+            seconds = time.perf_counter() - started
+            projections[name] = {
+                "events": applied,
+                "seconds": round(seconds, 3),
+                "events_per_s": rate(applied, seconds),
+            }
+    finally:
+        storage.close()
+        log.close()
+    return {"events": head, "projections": projections}
+
+
+def main() -> None:
+    location = DatabaseLocation.parse(sys.argv[1])
+    scan = raw_scan(location)
+    result = {**rebuild_all(location), "scan": scan, "peak_rss_mib": peak_rss_mib()}
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()

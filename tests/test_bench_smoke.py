@@ -1,0 +1,98 @@
+"""The benchmark harness in its quick mode, on each backend: it runs to the end, reports every
+figure, writes its files and leaves nothing behind. Nothing here judges a figure or a time."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+import psycopg
+
+from bench.databases import Backends, Kind
+from bench.load import LoadBounds
+from bench.plan import Plan
+from bench.query_latency import ROUTES
+from bench.report import BEGIN, END, update_benchmarks_md, write_results
+from bench.run import run_benchmarks
+from projections.catalog import CATALOG
+
+TINY = LoadBounds(connections=8, requests=60, seconds=2)
+
+
+def backends_for(database_url: str, tmp_path: Path) -> tuple[Kind, Backends]:
+    """The harness makes its own databases: schemas beside the fixture's, or files in tmp."""
+    if database_url.startswith("sqlite"):
+        return "sqlite", Backends("", tmp_path / "bench")
+    return "postgres", Backends(database_url.split("?", 1)[0], tmp_path / "bench")
+
+
+def bench_schemas(postgres_url: str) -> list[str]:
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench\\_%'"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_quick_run_reports_every_measurement_and_writes_the_table(
+    database_url: str, tmp_path: Path
+) -> None:
+    kind, backends = backends_for(database_url, tmp_path)
+    plan = replace(
+        Plan.quick(),
+        events=120,
+        pool=30,
+        intake=TINY,
+        queries=TINY,
+        append_one_per_call=10,
+        append_hundred_per_call=200,
+        backends=(kind,),
+    )
+
+    results = {**run_benchmarks(plan, backends), "command": "python -m bench.run", "note": ""}
+
+    measured = results["backends"][kind]
+    for side in ("service", "naive"):
+        (run,) = measured["intake"][side]["runs"]
+        # Every delivery of the load is a new change: all recorded, none a duplicate.
+        assert run["statuses"] == {"201": run["requests"]}
+        assert run["ok"] > 0
+        assert measured["intake"][side]["requests_per_s"] > 0
+    assert set(measured["intake"]["ratio"]) == {"requests_per_s", "p50_ms", "p99_ms"}
+    assert [run["per_call"] for run in measured["append"]["runs"]] == [1, 100]
+    assert all(run["events"] > 0 for run in measured["append"]["runs"])
+
+    (stage,) = measured["stages"]
+    assert stage["events"] == 120
+    assert stage["seed"]["events"] == 120
+    rebuild = stage["rebuild"]
+    assert set(rebuild["projections"]) == set(CATALOG)
+    assert all(p["events"] == 120 for p in rebuild["projections"].values())
+    assert rebuild["scan"]["events"] == 120
+    assert rebuild["peak_rss_mib"] > 0
+    assert set(stage["queries"]) == set(ROUTES)
+    for query in stage["queries"].values():
+        assert query["status"] in ("measured", "missing")
+        if query["status"] == "measured":
+            assert query["runs"][0]["requests"] > 0
+    assert stage["queries"]["ticket"]["status"] == "measured"
+    assert stage["storage"]["total_bytes_per_event"] > 0
+    assert stage["storage"]["raw_body_bytes_per_event"] > 0
+    assert stage["intake"]["runs"][0]["ok"] > 0
+    if kind == "postgres":
+        assert bench_schemas(backends.postgres_url) == []
+    else:
+        assert [p.name for p in backends.workdir.iterdir()] == ["logs"]
+
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text(f"# Benchmarks\n\nHow we measure.\n\n{BEGIN}\nold figures\n{END}\n\nEnd.\n")
+    path = write_results(results, tmp_path / "results")
+    update_benchmarks_md(markdown, results, path)
+    assert orjson.loads(path.read_bytes())["backends"][kind]["stages"]
+    text = markdown.read_text()
+    assert text.startswith("# Benchmarks\n\nHow we measure.\n\n")
+    assert text.endswith(f"{END}\n\nEnd.\n")
+    assert "old figures" not in text
+    assert "### Intake over HTTP" in text
+    assert "### Growth" in text
