@@ -39,6 +39,13 @@ class Follower:
         self.position = last
         return len(notifications)
 
+    def refresh(self) -> int:
+        """While another process applies: adopt its tracked position; how far it moved."""
+        tracked = self.projection.view.tracked_position()
+        moved = max(tracked - self.position, 0)
+        self.position = max(tracked, self.position)
+        return moved
+
     def catch_up(self, on_batch: Callable[[int], None] = lambda count: None) -> int:
         """Apply everything up to the log's current head; how many events that took."""
         total = 0

@@ -14,6 +14,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from projections.store import PostgresProjectionStore, ProjectionStore, SQLiteProjectionStore
 from service.settings import DatabaseLocation
+from service.setup_lock import schema_setup
 from service.storage import POSTGRES_CONNECT_TIMEOUT_SECONDS, prepare_storage
 
 # Projection followers, rebuilds and queries share one pool per process.
@@ -26,6 +27,10 @@ class ProjectionStorage:
         self._lock = threading.Lock()
         self._datastore: PostgresDatastore | None = None
         self._sqlite_registry: sqlite3.Connection | None = None
+        with schema_setup(location):
+            self._create_registry(location)
+
+    def _create_registry(self, location: DatabaseLocation) -> None:
         prepare_storage(location)
         if location.kind == "postgres":
             self._datastore = PostgresDatastore(

@@ -11,6 +11,7 @@ from aiohttp import web
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from projections.catalog import CATALOG
+from projections.leadership import open_leadership
 from projections.live import LiveProjections
 from projections.signal import LogSignal, PostgresListener
 from projections.storage import ProjectionStorage
@@ -106,7 +107,8 @@ async def projections_following_the_log(app: web.Application) -> AsyncIterator[N
     loop = asyncio.get_running_loop()
     location = app[SETTINGS].database
     storage = await loop.run_in_executor(None, ProjectionStorage, location)
-    live = LiveProjections(app[LOG], storage, CATALOG, app[LOG_SIGNAL])
+    leadership = open_leadership(location)
+    live = LiveProjections(app[LOG], storage, CATALOG, app[LOG_SIGNAL], leadership)
     await live.start()
     app[PROJECTIONS] = live
     listener = None
@@ -123,4 +125,5 @@ async def projections_following_the_log(app: web.Application) -> AsyncIterator[N
     if listener is not None:
         await loop.run_in_executor(None, listener.stop)
     await live.stop()
+    leadership.close()
     storage.close()

@@ -1,0 +1,144 @@
+"""Which process applies a projection when several `serve` processes share one database.
+
+Exactly one holds each projection generation's lock and writes it; the others stand by,
+answer queries from the same tables, and take over when the holder goes away. PostgreSQL
+session advisory locks vanish with their connection; SQLite files use `flock`, which the
+kernel releases when the process dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import psycopg
+
+from service.settings import DatabaseLocation
+from service.storage import POSTGRES_CONNECT_TIMEOUT_SECONDS
+
+
+class Leadership(Protocol):
+    def try_lead(self, name: str, generation: int) -> bool: ...
+
+    def resign(self, name: str, generation: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_leadership(location: DatabaseLocation) -> Leadership:
+    if location.kind == "postgres":
+        return AdvisoryLockLeadership(location)
+    return FileLockLeadership(location)
+
+
+class AdvisoryLockLeadership:
+    def __init__(self, location: DatabaseLocation) -> None:
+        self._location = location
+        self._lock = threading.Lock()
+        self._connection: psycopg.Connection[tuple[object, ...]] | None = None
+        self._held: set[tuple[str, int]] = set()
+
+    def _key(self, name: str, generation: int) -> int:
+        digest = hashlib.blake2b(
+            f"ticket-audit:{self._location.schema}:{name}:{generation}".encode(), digest_size=8
+        ).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+    def try_lead(self, name: str, generation: int) -> bool:
+        with self._lock:
+            if (name, generation) in self._held and self._alive():
+                return True
+            try:
+                connection = self._connect()
+                row = connection.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (self._key(name, generation),)
+                ).fetchone()
+            except psycopg.Error:
+                # Locks die with a broken connection; start afresh next time.
+                self._drop_connection()
+                return False
+            if row and row[0]:
+                self._held.add((name, generation))
+                return True
+            return False
+
+    def resign(self, name: str, generation: int) -> None:
+        with self._lock:
+            if (name, generation) not in self._held:
+                return
+            self._held.discard((name, generation))
+            if self._connection is not None:
+                try:
+                    self._connection.execute(
+                        "SELECT pg_advisory_unlock(%s)", (self._key(name, generation),)
+                    )
+                except psycopg.Error:
+                    self._drop_connection()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_connection()
+
+    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._connection is None or self._connection.closed:
+            self._held.clear()
+            self._connection = psycopg.connect(
+                self._location.postgres_conninfo(),
+                autocommit=True,
+                connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
+            )
+        return self._connection
+
+    def _alive(self) -> bool:
+        if self._connection is None or self._connection.closed:
+            return False
+        try:
+            self._connection.execute("SELECT 1")
+        except psycopg.Error:
+            self._drop_connection()
+            return False
+        return True
+
+    def _drop_connection(self) -> None:
+        self._held.clear()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class FileLockLeadership:
+    def __init__(self, location: DatabaseLocation) -> None:
+        self._location = location
+        self._lock = threading.Lock()
+        self._held: dict[tuple[str, int], int] = {}
+
+    def try_lead(self, name: str, generation: int) -> bool:
+        with self._lock:
+            if (name, generation) in self._held:
+                return True
+            log = Path(self._location.sqlite_path)
+            path = log.with_name(f"{log.stem}.{name}.g{generation}.lock")
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(descriptor)
+                return False
+            self._held[(name, generation)] = descriptor
+            return True
+
+    def resign(self, name: str, generation: int) -> None:
+        with self._lock:
+            descriptor = self._held.pop((name, generation), None)
+        if descriptor is not None:
+            os.close(descriptor)
+
+    def close(self) -> None:
+        with self._lock:
+            for descriptor in self._held.values():
+                os.close(descriptor)
+            self._held.clear()
