@@ -12,6 +12,7 @@ from service.application import TicketAudit
 from service.persistence.postgres import PostgresChainedRecorder
 from service.persistence.sqlite import SQLiteChainedRecorder
 from service.settings import DatabaseLocation
+from service.setup_lock import schema_setup
 
 # Short enough that a lost database answers 503 within seconds rather than hanging senders.
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 3
@@ -60,5 +61,6 @@ def prepare_storage(location: DatabaseLocation) -> None:
 
 
 def open_log(location: DatabaseLocation) -> TicketAudit:
-    prepare_storage(location)
-    return TicketAudit(env=eventsourcing_env(location))
+    with schema_setup(location):
+        prepare_storage(location)
+        return TicketAudit(env=eventsourcing_env(location))
