@@ -85,6 +85,7 @@ class LiveProjections:
         )
         self._running: dict[str, _Running] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self._status_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="status")
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -112,6 +113,7 @@ class LiveProjections:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._executor.shutdown(wait=True)
+        self._status_executor.shutdown(wait=True)
         for running in self._running.values():
             running.follower.projection.view.close()
 
@@ -206,7 +208,10 @@ class LiveProjections:
         return True
 
     async def status(self) -> list[dict[str, object]]:
-        head = await asyncio.get_running_loop().run_in_executor(self._executor, log_head, self._log)
+        # Not on the followers' threads: they may all be waiting on a lost database.
+        head = await asyncio.get_running_loop().run_in_executor(
+            self._status_executor, log_head, self._log
+        )
         return [
             {
                 "name": name,

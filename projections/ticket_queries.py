@@ -85,7 +85,11 @@ def list_current(
 
 
 def children_of(view: ProjectionStore, ticket_id: int) -> list[dict[str, Any]] | None:
-    """Children named by the group's current snapshot or naming it as their parent."""
+    """Children named by the group's current snapshot or, delivered on their own, naming it.
+
+    A ticket known only from a group has that group's old word for its `parent`; once the
+    group's current snapshot leaves it out, it is no longer a child.
+    """
     with view.reading() as cursor:
         cursor.execute(view.sql("SELECT 1 FROM {current} WHERE ticket_id = ?"), (ticket_id,))
         if cursor.fetchone() is None:
@@ -93,7 +97,8 @@ def children_of(view: ProjectionStore, ticket_id: int) -> list[dict[str, Any]] |
         cursor.execute(
             view.sql(
                 "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
-                f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} WHERE parent = ? "
+                f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} "
+                "WHERE (parent = ? AND known_via = 'self') "
                 "OR ticket_id IN (SELECT child_id FROM {children} WHERE group_id = ?) "
                 "ORDER BY ticket_id"
             ),

@@ -37,21 +37,27 @@ async def in_reader(request: web.Request, query: Callable[[], Result]) -> Result
     return await asyncio.get_running_loop().run_in_executor(request.app[READERS], query)
 
 
+# Ids and positions live in BIGINT columns; larger numbers can name nothing stored.
+BIGINT_RANGE = range(-(2**63), 2**63)
+
+
 def int_param(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer") from None
+    return None if raw is None else _bigint(raw, name)
 
 
 def path_int(request: web.Request, name: str) -> int:
+    return _bigint(request.match_info[name], name)
+
+
+def _bigint(raw: str, name: str) -> int:
     try:
-        return int(request.match_info[name])
+        value = int(raw)
     except ValueError:
         raise bad_request(f"{name} must be an integer") from None
+    if value not in BIGINT_RANGE:
+        raise bad_request(f"{name} must fit in a signed 64-bit integer")
+    return value
 
 
 def time_param(request: web.Request, name: str, default_zone: tzinfo = UTC) -> datetime | None:

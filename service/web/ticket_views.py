@@ -38,7 +38,8 @@ async def list_tickets(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "tickets")
     limit, cursor = page_params(request)
     after = cursor.get("after")
-    if after is not None and not isinstance(after, int):
+    # JSON `true` decodes to a bool, which Python counts as an int.
+    if after is not None and (not isinstance(after, int) or isinstance(after, bool)):
         raise bad_request("cursor is not one this service gave out")
     event_id = int_param(request, "eventId")
     parent = int_param(request, "parent")

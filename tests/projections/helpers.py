@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from projections.storage import ProjectionStorage
+from service.application import TicketAudit
+from service.settings import DatabaseLocation
+from service.storage import open_log
 from tests.helpers import INTAKE, Client, delivery
 
 Params = Mapping[str, str | int]
 
 # Source times the tests place versions at; Ingresse sends them without an offset.
 EARLY, MIDDLE, LATE = "2024-05-17T10:00:00", "2024-05-17T12:00:00", "2024-05-17T14:00:00"
+GROUP_ID = 346868
 
 
 @dataclass(frozen=True)
@@ -90,9 +96,6 @@ async def snapshot_answers(api: TicketApi, ticket_ids: Iterable[int]) -> dict[st
     return answers
 
 
-GROUP_ID = 346868
-
-
 async def seed_history(api: TicketApi, fixture_bodies: Mapping[str, bytes]) -> list[int]:
     """Late deliveries, source-time ties, a group and its children; the ticket ids involved."""
     await api.post_body(fixture_bodies["group-346868"])
@@ -104,3 +107,16 @@ async def seed_history(api: TicketApi, fixture_bodies: Mapping[str, bytes]) -> l
             )
     await api.post_body(fixture_bodies["ticket-408218"])
     return [1, 2, 3, GROUP_ID, 346869, 408218]
+
+
+@contextmanager
+def opened(database_url: str) -> Iterator[tuple[TicketAudit, ProjectionStorage]]:
+    """The log and the projections' storage, as the CLI opens them while no service runs."""
+    location = DatabaseLocation.parse(database_url)
+    log = open_log(location)
+    storage = ProjectionStorage(location)
+    try:
+        yield log, storage
+    finally:
+        storage.close()
+        log.close()

@@ -1,0 +1,299 @@
+"""Rebuilding the tickets read model: offline by the CLI, live while serving, after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from pytest_aiohttp import AiohttpClient
+
+from projections import live, ticket_queries
+from projections.base import LoggedChange, epoch_micros
+from projections.follower import Follower
+from projections.live import open_projection
+from projections.storage import ProjectionStorage
+from projections.store import Cursor, ProjectionStore
+from projections.tickets import TicketsProjection
+from service.settings import DatabaseLocation
+from service.web import reading
+from service.web.keys import PROJECTIONS, REBUILDS
+from tests.helpers import Serve, app_clients, make_settings, run_cli
+from tests.projections.helpers import (
+    LATE,
+    MIDDLE,
+    TicketApi,
+    opened,
+    seed_history,
+    snapshot_answers,
+)
+
+LIST_ALL = "/v1/tickets {'limit': 1000}"
+SEEDED_TICKETS = 60
+VERSIONS_EACH = 5
+# Enough polls for a rebuild of a few hundred events; each poll is a few real requests.
+MAX_POLLS = 2000
+CONCURRENT_READS = 30
+GATE_TIMEOUT_SECONDS = 60
+
+
+@pytest.fixture
+async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
+    async with app_clients(aiohttp_client) as start:
+        yield start
+
+
+def generation_exists(database_url: str, generation: int) -> bool:
+    location = DatabaseLocation.parse(database_url)
+    if location.kind == "sqlite":
+        return Path(location.sibling_sqlite_path(f"tickets.g{generation}")).exists()
+    with psycopg.connect(location.postgres_conninfo()) as connection:
+        found = connection.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (location.schema, f"tickets_g{generation}_current"),
+        ).fetchone()
+    return found is not None
+
+
+def active_generation(database_url: str) -> int | None:
+    with opened(database_url) as (_, storage):
+        return storage.active_generation(TicketsProjection.name)
+
+
+async def test_cli_rebuild_answers_byte_for_byte_as_before(
+    serve: Serve, database_url: str, fixture_bodies: dict[str, bytes]
+) -> None:
+    settings = make_settings(database_url)
+    api = TicketApi(await serve(settings))
+    ticket_ids = await seed_history(api, fixture_bodies)
+    before = await snapshot_answers(api, ticket_ids)
+    await api.client.close()
+
+    result = await asyncio.to_thread(run_cli, "rebuild", database_url=database_url)
+
+    assert result.returncode == 0, result.stderr
+    assert f"tickets: rebuilt from {api.head} events" in result.stdout
+    assert active_generation(database_url) == 2
+    rebuilt = TicketApi(await serve(settings))
+    rebuilt.head = api.head
+    assert await snapshot_answers(rebuilt, ticket_ids) == before
+
+
+async def test_cli_rebuild_refuses_an_unknown_projection(database_url: str) -> None:
+    result = await asyncio.to_thread(run_cli, "rebuild", "nope", database_url=database_url)
+    assert result.returncode == 2
+    assert "unknown projection nope" in result.stderr
+
+
+async def seed_many(api: TicketApi) -> list[int]:
+    """A few hundred deliveries, posted concurrently, some arriving after newer ones."""
+    chooser = random.Random(346868)
+    bodies = [
+        (ticket_id, f"2024-05-{chooser.randint(10, 20)}T{chooser.randint(0, 23):02}:00:00", step)
+        for step in range(VERSIONS_EACH)
+        for ticket_id in range(1, SEEDED_TICKETS + 1)
+    ]
+    for start in range(0, len(bodies), 50):
+        await asyncio.gather(
+            *(
+                api.deliver(ticket_id, timestamp, eventId=ticket_id % 3, quantity=step)
+                for ticket_id, timestamp, step in bodies[start : start + 50]
+            )
+        )
+    return list(range(1, SEEDED_TICKETS + 1))
+
+
+def answer(answers: dict[str, bytes], key: str) -> bytes:
+    """The body of a kept answer, without the status in front of it."""
+    return answers[key].partition(b" ")[2]
+
+
+def without(page: bytes, ticket_ids: Sequence[int]) -> list[Any]:
+    items: list[Any] = json.loads(page)["items"]
+    return [item for item in items if item["ticketId"] not in ticket_ids]
+
+
+async def assert_reads_unchanged(api: TicketApi, before: dict[str, bytes]) -> None:
+    """Many reads at once, so that some are in flight when readers switch generations."""
+    ticket_ids = range(1, CONCURRENT_READS + 1)
+    reads = await asyncio.gather(
+        *(api.raw(f"/v1/tickets/{ticket_id}") for ticket_id in ticket_ids),
+        *(api.raw("/v1/tickets", {"limit": 1000}) for _ in ticket_ids),
+    )
+    for ticket_id, read in zip(ticket_ids, reads[:CONCURRENT_READS], strict=True):
+        assert read == (200, answer(before, f"/v1/tickets/{ticket_id} {{}}"))
+    seeded = json.loads(answer(before, LIST_ALL))["items"]
+    for status, page in reads[CONCURRENT_READS:]:
+        assert status == 200, page
+        listed = json.loads(page)["items"]
+        assert [item for item in listed if item["ticketId"] <= SEEDED_TICKETS] == seeded
+
+
+def gated_follower(gate: threading.Event) -> type[Follower]:
+    class GatedFollower(Follower):
+        """A rebuild's follower that starts catching up once the test has read beside it."""
+
+        def catch_up(self, on_batch: Callable[[int], None] = lambda count: None) -> int:
+            assert gate.wait(GATE_TIMEOUT_SECONDS), "the test never opened the gate"
+            return super().catch_up(on_batch)
+
+    return GatedFollower
+
+
+async def test_live_rebuild_keeps_answering_then_switches(
+    serve: Serve, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = TicketApi(await serve(make_settings(database_url)))
+    ticket_ids = await seed_many(api)
+    before = await snapshot_answers(api, ticket_ids)
+    assert len(json.loads(answer(before, LIST_ALL))["items"]) == SEEDED_TICKETS
+    gate = threading.Event()
+    monkeypatch.setattr(live, "Follower", gated_follower(gate))
+
+    # A query that takes the answering generation just before the switch runs on it after.
+    taken_before_switch = api.client.app[PROJECTIONS].projection("tickets").view
+    response = await api.client.post("/v1/projections/tickets/rebuild")
+    assert (response.status, await response.json()) == (
+        202,
+        {"name": "tickets", "state": "rebuilding"},
+    )
+    written_meanwhile: list[int] = []
+    states: list[str] = []
+    for poll in range(MAX_POLLS):
+        await assert_reads_unchanged(api, before)
+        new_ticket = 10_000 + poll
+        await api.deliver(new_ticket, "2024-06-01T00:00:00", quantity=poll)
+        written_meanwhile.append(new_ticket)
+        assert (await api.ticket(new_ticket))["snapshot"]["quantity"] == poll
+        (tickets,) = [p for p in await api.read("/v1/projections") if p["name"] == "tickets"]
+        states.append(tickets["state"])
+        if tickets["state"] == "rebuilding":
+            gate.set()  # these reads ran beside the rebuild; now let it build and switch
+        elif tickets["state"] == "failed" or gate.is_set():
+            break
+    assert states[-1] == "live", f"{states[-1]} after {MAX_POLLS} polls"
+    assert "failed" not in states
+
+    assert active_generation(database_url) == 2
+    late_query = await asyncio.to_thread(ticket_queries.current_state, taken_before_switch, 1)
+    assert late_query is not None
+    assert late_query["ticketId"] == 1
+    after = await snapshot_answers(api, ticket_ids)
+    assert {k: v for k, v in after.items() if k != LIST_ALL} == {
+        k: v for k, v in before.items() if k != LIST_ALL
+    }
+    assert without(answer(after, LIST_ALL), written_meanwhile) == without(
+        answer(before, LIST_ALL), []
+    )
+    for new_ticket in written_meanwhile:
+        assert (await api.ticket(new_ticket))["version"] == 1
+    # Stopping the service drops the replaced generation rather than leave it behind.
+    assert generation_exists(database_url, 1)
+    await api.client.close()
+    assert not generation_exists(database_url, 1)
+    assert generation_exists(database_url, 2)
+
+
+def read_model(view: ProjectionStore, ticket_ids: Sequence[int]) -> dict[str, Any]:
+    """Every query the read model answers, for comparing two generations."""
+    answers: dict[str, Any] = {
+        "list": ticket_queries.list_current(
+            view, event_id=None, ticket_type=None, parent=None, after_ticket_id=None, limit=10_000
+        )
+    }
+    nine = datetime(2024, 5, 17, 9, tzinfo=UTC)
+    moments = [epoch_micros(nine + timedelta(minutes=30 * n)) for n in range(14)]
+    for ticket_id in ticket_ids:
+        answers[f"{ticket_id} now"] = ticket_queries.current_state(view, ticket_id)
+        answers[f"{ticket_id} children"] = ticket_queries.children_of(view, ticket_id)
+        for version in range(1, 6):
+            state = ticket_queries.state_at_version(view, ticket_id, version)
+            answers[f"{ticket_id} v{version}"] = state
+        for at in moments:
+            answers[f"{ticket_id} at {at}"] = ticket_queries.state_as_of(view, ticket_id, at, None)
+    return answers
+
+
+class Crash(Exception):
+    """Raised half-way through applying a batch, after some rows were written."""
+
+
+async def test_a_crash_mid_rebuild_resumes_to_the_same_read_model(
+    serve: Serve,
+    database_url: str,
+    fixture_bodies: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = TicketApi(await serve(make_settings(database_url)))
+    ticket_ids = await seed_history(api, fixture_bodies)
+    await api.client.close()
+
+    with opened(database_url) as (log, storage):
+        interrupted = open_projection(storage, TicketsProjection, 7)
+        follower = Follower(interrupted, log, batch_size=2)
+        while follower.position < api.head // 2:
+            follower.step()
+        applied = follower.position
+
+        apply = interrupted.apply
+
+        def apply_then_crash(cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
+            apply(cursor, changes)
+            raise Crash
+
+        monkeypatch.setattr(interrupted, "apply", apply_then_crash)
+        with pytest.raises(Crash):
+            follower.step()
+        assert interrupted.view.tracked_position() == applied
+        interrupted.view.close()
+
+    with opened(database_url) as (log, storage):
+        resumed = open_projection(storage, TicketsProjection, 7)
+        assert Follower(resumed, log).catch_up() == api.head - applied
+        clean = open_projection(storage, TicketsProjection, 8)
+        assert Follower(clean, log).catch_up() == api.head
+        assert read_model(resumed.view, ticket_ids) == read_model(clean.view, ticket_ids)
+        for view in (resumed.view, clean.view):
+            view.close()
+
+
+async def start_rebuild(api: TicketApi) -> asyncio.Task[None]:
+    """POST a rebuild, and the task that carries it out, to await its end."""
+    response = await api.client.post("/v1/projections/tickets/rebuild")
+    assert response.status == 202
+    (task,) = api.client.app[REBUILDS]
+    return task
+
+
+async def test_a_failed_live_rebuild_leaves_the_old_generation_following(
+    serve: Serve, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reading, "MIN_POSITION_WAIT_SECONDS", 1.0)
+    api = TicketApi(await serve(make_settings(database_url)))
+    await api.deliver(7, MIDDLE, quantity=1)
+    await api.ticket(7)
+
+    def registry_unavailable(storage: ProjectionStorage, name: str, generation: int) -> None:
+        raise RuntimeError("registry unavailable")
+
+    with monkeypatch.context() as patched:
+        # Fails once the new generation has caught up, as readers were about to switch to it.
+        patched.setattr(ProjectionStorage, "activate", registry_unavailable)
+        failing = await start_rebuild(api)
+        with pytest.raises(RuntimeError, match="registry unavailable"):
+            await failing
+
+    await api.deliver(7, LATE, quantity=2)
+    assert (await api.ticket(7))["version"] == 2
+    assert active_generation(database_url) == 1
+
+    await (await start_rebuild(api))
+    assert active_generation(database_url) == 2
+    assert (await api.ticket(7))["version"] == 2
