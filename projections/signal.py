@@ -18,6 +18,9 @@ from service.settings import DatabaseLocation
 
 logger = logging.getLogger(__name__)
 
+# How long the listener waits for a notification before checking whether it should stop.
+LISTEN_TIMEOUT_SECONDS = 0.2
+
 
 class LogSignal:
     """A broadcast: every waiter holding the current round wakes at the next `notify`."""
@@ -34,8 +37,11 @@ class LogSignal:
 
 
 async def wait_round(round_: asyncio.Event, timeout: float) -> None:
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+    # arrives together with the wake-up, and the follower would never stop.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(round_.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await round_.wait()
 
 
 class PostgresListener:
@@ -68,7 +74,7 @@ class PostgresListener:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=3) as conn:
                     conn.execute(SQL("LISTEN {0}").format(Identifier(self._channel)))
                     while not self._stopping.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        for _ in conn.notifies(timeout=LISTEN_TIMEOUT_SECONDS, stop_after=1):
                             self._loop.call_soon_threadsafe(self._signal.notify)
             except psycopg.Error as error:
                 logger.warning("log listener reconnecting after %s", type(error).__name__)

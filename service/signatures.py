@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 
-__all__ = ["InvalidSigningSecret", "SignatureVerifier", "sign"]
+__all__ = ["InvalidSigningSecret", "PendingSignature", "SignatureVerifier", "sign"]
 
 # The marker that opens every secret in this format; it is not itself secret.
 SECRET_PREFIX = "whsec_"  # noqa: S105
@@ -73,29 +73,68 @@ class SignatureVerifier:
         ``headers`` may be any mapping; names are matched regardless of case. ``now`` (unix
         seconds) defaults to the current time.
         """
+        pending = self.start(headers, now)
+        if pending is None:
+            return False
+        pending.update(body)
+        return pending.matches()
+
+    def start(
+        self, headers: Mapping[str, str], now: float | None = None
+    ) -> PendingSignature | None:
+        """Begins a check fed the body as it arrives; None when the headers already fail it.
+
+        Streaming lets a body past the size limit be authenticated without being buffered.
+        """
         headers_by_lowercase_name = {name.lower(): value for name, value in headers.items()}
         webhook_id = headers_by_lowercase_name.get(ID_HEADER)
         timestamp = headers_by_lowercase_name.get(TIMESTAMP_HEADER)
         signature_header = headers_by_lowercase_name.get(SIGNATURE_HEADER)
         if not webhook_id or not timestamp or not signature_header:
-            return False
+            return None
         if not _TIMESTAMP_PATTERN.fullmatch(timestamp):
-            return False
+            return None
         current_time = time.time() if now is None else now
         # Checking both directions bounds how long any captured delivery can be replayed, including
         # one stamped ahead of time.
         if abs(current_time - int(timestamp)) > self._tolerance_seconds:
-            return False
+            return None
 
         presented_signatures = [
             encoded.encode()
             for version, _, encoded in (entry.partition(",") for entry in signature_header.split())
             if version == SIGNATURE_VERSION
         ]
-        signed_content = _signed_content(webhook_id, timestamp, body)
-        for key in self._keys:
-            expected = _signature(key, signed_content).encode()
-            for presented in presented_signatures:
+        prefix = _signed_content(webhook_id, timestamp, b"")
+        return PendingSignature(
+            [hmac.new(key, prefix, hashlib.sha256) for key in self._keys], presented_signatures
+        )
+
+
+class PendingSignature:
+    """The HMACs of a delivery under every signing key, fed its body chunk by chunk."""
+
+    __slots__ = ("_abandoned", "_macs", "_presented")
+
+    def __init__(self, macs: list[hmac.HMAC], presented: list[bytes]) -> None:
+        self._macs = macs
+        self._presented = presented
+        self._abandoned = False
+
+    def update(self, chunk: bytes) -> None:
+        for mac in self._macs:
+            mac.update(chunk)
+
+    def abandon(self) -> None:
+        """The body was not read to its end, so no signature over it can be confirmed."""
+        self._abandoned = True
+
+    def matches(self) -> bool:
+        if self._abandoned:
+            return False
+        for mac in self._macs:
+            expected = base64.b64encode(mac.digest())
+            for presented in self._presented:
                 if hmac.compare_digest(expected, presented):
                     return True
         return False

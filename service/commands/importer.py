@@ -13,7 +13,7 @@ from aiohttp import web
 from tqdm import tqdm
 
 from service.intake import Answer
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 from service.web.app import create_app
 from service.web.keys import INTAKE
 
@@ -22,14 +22,19 @@ IN_FLIGHT = 500
 
 
 def import_file(settings: Settings, path: str) -> int:
-    counts = asyncio.run(_import(settings, path))
+    try:
+        source = _open(path)
+    except OSError as error:
+        raise SettingsError(f"{path}: {error.strerror}") from None
+    with source:
+        counts = asyncio.run(_import(settings, source))
     summary = ", ".join(f"{counts[key]} {key}" for key in ("recorded", "duplicate", "rejected"))
     failed = counts["failed"]
     print(f"imported: {summary}" + (f", {failed} failed (storage)" if failed else ""))
     return 1 if failed else 0
 
 
-async def _import(settings: Settings, path: str) -> Counter[str]:
+async def _import(settings: Settings, source: BinaryIO) -> Counter[str]:
     app = create_app(settings)
     runner = web.AppRunner(app)
     # Running the app's startup opens the same log, quarantine and group commit as `serve`.
@@ -37,7 +42,7 @@ async def _import(settings: Settings, path: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     try:
         intake = app[INTAKE]
-        with _open(path) as source, tqdm(unit="delivery", file=sys.stderr) as progress:
+        with tqdm(unit="delivery", file=sys.stderr) as progress:
             pending: set[asyncio.Task[Answer]] = set()
             for line in _deliveries(source):
                 pending.add(asyncio.create_task(intake.receive(line, datetime.now(UTC))))

@@ -9,8 +9,15 @@ import orjson
 from aiohttp import web
 
 from service.committer import STORAGE_ERRORS
+from service.quarantine import QuarantineUnavailable
 
 logger = logging.getLogger(__name__)
+
+UNAVAILABLE_STORAGE: tuple[type[BaseException], ...] = (
+    *STORAGE_ERRORS,
+    QuarantineUnavailable,
+    TimeoutError,
+)
 
 _ERROR_CODES = {
     400: "bad_request",
@@ -67,7 +74,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except JSONError as error:
         return json_response(error.body, status=error.status, headers=error.headers)
-    except STORAGE_ERRORS as error:
+    except UNAVAILABLE_STORAGE as error:
         logger.warning(
             "storage failed under %s %s: %s", request.method, request.path, type(error).__name__
         )

@@ -10,12 +10,15 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from service.intake import QUARANTINED_HEAD_BYTES, Answer
+from service.signatures import PendingSignature
 from service.web.auth import webhook_token_ok
 from service.web.errors import json_response
 from service.web.keys import INTAKE, METRICS, SETTINGS, SIGNATURES
 
 # A sender that trickles its body must not hold a connection and a buffer forever.
 BODY_READ_TIMEOUT_SECONDS = 30
+# How far past the limit a signed body is read (and hashed, not kept) to authenticate it.
+SIGNED_READ_CAP_FACTOR = 16
 
 UNAUTHORIZED = Answer(401, {"error": "unauthorized"})
 READ_TIMED_OUT = Answer(408, {"error": "request_timeout"})
@@ -40,33 +43,53 @@ async def receive_delivery(request: web.Request) -> web.Response:
 async def _judge(request: web.Request, received_at: datetime) -> Answer:
     if not webhook_token_ok(request, request.app[SETTINGS]):
         return UNAUTHORIZED
+    verifier = request.app[SIGNATURES]
+    signature = None
+    if verifier is not None:
+        signature = verifier.start(request.headers)
+        if signature is None:
+            return UNAUTHORIZED
     intake = request.app[INTAKE]
     try:
         async with asyncio.timeout(BODY_READ_TIMEOUT_SECONDS):
-            body = await read_bounded(request, intake.max_body_bytes)
+            body = await read_bounded(request, intake.max_body_bytes, signature)
     except TimeoutError:
         return READ_TIMED_OUT
-    if body.too_large:
-        # The signature covers the whole body, which is never buffered past the limit; the
-        # token (when set) has already been checked.
-        return await intake.too_large(body.data, body.size, received_at)
-    verifier = request.app[SIGNATURES]
-    if verifier is not None and not verifier.verify(request.headers, body.data):
+    # Auth comes before size: an oversized delivery is judged on its signature first, so an
+    # unsigned flood cannot push real rejects out of the bounded quarantine.
+    if signature is not None and not signature.matches():
         return UNAUTHORIZED
+    if body.too_large:
+        return await intake.too_large(body.data, body.size, received_at)
     return await intake.receive(body.data, received_at)
 
 
-async def read_bounded(request: web.Request, limit: int) -> BoundedBody:
-    """Read at most `limit` bytes; past it, keep only the head for the quarantine."""
+async def read_bounded(
+    request: web.Request, limit: int, signature: PendingSignature | None = None
+) -> BoundedBody:
+    """Read at most `limit` bytes; past it, keep only the head for the quarantine.
+
+    With a signature to check, the rest is still read (never kept) so the signature can
+    cover it, up to SIGNED_READ_CAP_FACTOR times the limit.
+    """
     declared = request.content_length
-    if declared is not None and declared > limit:
-        head = await request.content.read(QUARANTINED_HEAD_BYTES)
-        return BoundedBody(head, declared, too_large=True)
-    chunks: list[bytes] = []
+    too_large = declared is not None and declared > limit
+    kept = bytearray()
     size = 0
     while chunk := await request.content.readany():
-        chunks.append(chunk)
         size += len(chunk)
-        if size > limit:
-            return BoundedBody(b"".join(chunks)[:QUARANTINED_HEAD_BYTES], size, too_large=True)
-    return BoundedBody(b"".join(chunks), size, too_large=False)
+        if signature is not None:
+            signature.update(chunk)
+        too_large = too_large or size > limit
+        keep_at_most = QUARANTINED_HEAD_BYTES if too_large else limit
+        kept += chunk[: max(keep_at_most - len(kept), 0)]
+        del kept[keep_at_most:]
+        if too_large and len(kept) >= QUARANTINED_HEAD_BYTES:
+            if signature is None:
+                break
+            if size > limit * SIGNED_READ_CAP_FACTOR:
+                signature.abandon()
+                break
+    if too_large and declared is not None:
+        size = max(size, declared)
+    return BoundedBody(bytes(kept), size, too_large)

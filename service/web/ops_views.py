@@ -7,9 +7,10 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.committer import STORAGE_ERRORS
-from service.web.errors import json_response
+from service.web.errors import UNAVAILABLE_STORAGE, json_response
 from service.web.keys import LOG, METRICS, PROJECTIONS, READERS
+
+READY_CHECK_SECONDS = 5.0
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -20,10 +21,10 @@ async def readyz(request: web.Request) -> web.Response:
     """Ready when the log answers and every projection follows it."""
     log = request.app[LOG].chained_recorder
     try:
-        await asyncio.get_running_loop().run_in_executor(
-            request.app[READERS], log.max_notification_id
-        )
-    except STORAGE_ERRORS:
+        # chain_head makes one attempt; the library's own reads retry for half a minute.
+        async with asyncio.timeout(READY_CHECK_SECONDS):
+            await asyncio.get_running_loop().run_in_executor(request.app[READERS], log.chain_head)
+    except UNAVAILABLE_STORAGE:
         storage = "unreachable"
     else:
         storage = "ok"

@@ -11,10 +11,15 @@ from service.web.auth import check_scope
 from service.web.errors import json_response, not_found
 from service.web.keys import PROJECTIONS, REBUILDS, SETTINGS
 
+STATUS_SECONDS = 5.0
+
 
 async def list_projections(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
-    return json_response(await request.app[PROJECTIONS].status())
+    # A lost database must answer 503 promptly, not after the library's retries.
+    async with asyncio.timeout(STATUS_SECONDS):
+        status = await request.app[PROJECTIONS].status()
+    return json_response(status)
 
 
 async def rebuild_projection(request: web.Request) -> web.Response:
