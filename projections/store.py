@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -38,29 +38,44 @@ class Cursor(Protocol):
 
 
 class ProjectionStore(TrackingRecorder, ABC):
-    """One generation of one projection's tables, with its tracking."""
+    """One generation of one projection's tables, with its tracking.
+
+    Both backends' datastores open transactions the same way, so only naming, tracking's
+    cursor type, dropping and closing differ between them.
+    """
 
     projection_name: str
     generation: int
+    datastore: Any  # each backend's own; both open transactions alike
 
     @abstractmethod
     def sql(self, statement: str) -> Any:
         """`statement` with `{name}` table references and `?` placeholders, for this backend."""
 
-    @abstractmethod
-    def writing(self) -> AbstractContextManager[Cursor]: ...
+    @contextmanager
+    def writing(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
 
-    @abstractmethod
-    def reading(self) -> AbstractContextManager[Cursor]: ...
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
 
     @abstractmethod
     def track(self, cursor: Cursor, position: int) -> None: ...
 
-    @abstractmethod
-    def tracked_position(self) -> int: ...
+    def tracked_position(self) -> int:
+        return self.max_tracking_id(LOG_APPLICATION_NAME) or 0
+
+    def create(self, statements: Sequence[str]) -> None:
+        self.create_table()
+        with self.writing() as cursor:
+            for statement in statements:
+                cursor.execute(self.sql(statement))
 
     @abstractmethod
-    def create(self, statements: Sequence[str]) -> None: ...
+    def create_table(self) -> None: ...
 
     @abstractmethod
     def drop(self, tables: Sequence[str]) -> None: ...
@@ -85,27 +100,8 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
     def sql(self, statement: str) -> str:
         return _TABLE_REFERENCE.sub(lambda match: match.group(1).lstrip("@"), statement)
 
-    @contextmanager
-    def writing(self) -> Iterator[Cursor]:
-        with self.datastore.transaction(commit=True) as cursor:
-            yield cursor
-
-    @contextmanager
-    def reading(self) -> Iterator[Cursor]:
-        with self.datastore.transaction(commit=False) as cursor:
-            yield cursor
-
     def track(self, cursor: Cursor, position: int) -> None:
         self._insert_tracking(cast(SQLiteCursor, cursor), Tracking(LOG_APPLICATION_NAME, position))
-
-    def tracked_position(self) -> int:
-        return self.max_tracking_id(LOG_APPLICATION_NAME) or 0
-
-    def create(self, statements: Sequence[str]) -> None:
-        self.create_table()
-        with self.writing() as cursor:
-            for statement in statements:
-                cursor.execute(self.sql(statement))
 
     def drop(self, tables: Sequence[str]) -> None:
         self.datastore.close()
@@ -140,29 +136,10 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                 composed.append(SQL(part))
         return SQL("").join(composed)
 
-    @contextmanager
-    def writing(self) -> Iterator[Cursor]:
-        with self.datastore.transaction(commit=True) as cursor:
-            yield cursor
-
-    @contextmanager
-    def reading(self) -> Iterator[Cursor]:
-        with self.datastore.transaction(commit=False) as cursor:
-            yield cursor
-
     def track(self, cursor: Cursor, position: int) -> None:
         self._insert_tracking(
             cast("PsycopgCursor[DictRow]", cursor), Tracking(LOG_APPLICATION_NAME, position)
         )
-
-    def tracked_position(self) -> int:
-        return self.max_tracking_id(LOG_APPLICATION_NAME) or 0
-
-    def create(self, statements: Sequence[str]) -> None:
-        self.create_table()
-        with self.writing() as cursor:
-            for statement in statements:
-                cursor.execute(self.sql(statement))
 
     def drop(self, tables: Sequence[str]) -> None:
         with self.writing() as cursor:
