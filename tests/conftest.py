@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
+from pytest_aiohttp import AiohttpClient
+
+from tests.helpers import Serve, app_clients
 
 ADMIN_URL = os.environ.get(
     "TICKET_AUDIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -57,3 +60,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def fixture_bodies() -> dict[str, bytes]:
     return {path.stem: path.read_bytes() for path in sorted(FIXTURES.glob("*.json"))}
+
+
+@pytest.fixture
+async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
+    """Starts apps on the test's database; they stop before its schema is dropped."""
+    async with app_clients(aiohttp_client) as start:
+        yield start

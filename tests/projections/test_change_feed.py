@@ -6,14 +6,12 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pytest_aiohttp import AiohttpClient
 
 from projections import history_queries
-from tests.helpers import Serve, app_clients, make_settings, run_cli
+from tests.helpers import run_cli
 from tests.projections.helpers import Recorded, TicketApi
 
 CSV_COLUMNS = [
@@ -28,17 +26,6 @@ CSV_COLUMNS = [
     "old",
     "new",
 ]
-
-
-@pytest.fixture
-async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
-    async with app_clients(aiohttp_client) as start:
-        yield start
-
-
-@pytest.fixture
-async def api(serve: Serve, database_url: str) -> TicketApi:
-    return TicketApi(await serve(make_settings(database_url)))
 
 
 def at(minute: int) -> str:

@@ -6,32 +6,19 @@ import asyncio
 import copy
 import itertools
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pytest_aiohttp import AiohttpClient
 
 from projections import history_queries
 from projections.changes import apply_changes, json_equal
-from tests.helpers import Serve, app_clients, make_settings, run_cli
+from tests.helpers import Serve, make_settings, run_cli
 from tests.projections.helpers import Recorded, TicketApi, seed_history
 
 TICKET = 408218
-
-
-@pytest.fixture
-async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
-    async with app_clients(aiohttp_client) as start:
-        yield start
-
-
-@pytest.fixture
-async def api(serve: Serve, database_url: str) -> TicketApi:
-    return TicketApi(await serve(make_settings(database_url)))
 
 
 def at(minute: int) -> str:

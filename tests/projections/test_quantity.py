@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pytest_aiohttp import AiohttpClient
 
-from tests.helpers import app_clients, make_settings
 from tests.projections.helpers import TicketApi
 
 TICKET_ID = 408218
 FIXTURE_TIME = "2018-04-02T13:57:04.770619"
 QUANTITY = f"/v1/tickets/{TICKET_ID}/quantity"
-
-
-@pytest.fixture
-async def api(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[TicketApi]:
-    async with app_clients(aiohttp_client) as serve:
-        yield TicketApi(await serve(make_settings(database_url)))
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ import asyncio
 import json
 import random
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from pytest_aiohttp import AiohttpClient
 
 from projections import live, ticket_queries
 from projections.base import LoggedChange, epoch_micros
@@ -25,7 +24,7 @@ from projections.tickets import TicketsProjection
 from service.settings import DatabaseLocation
 from service.web import reading
 from service.web.keys import PROJECTIONS, REBUILDS
-from tests.helpers import Serve, app_clients, make_settings, run_cli
+from tests.helpers import Serve, make_settings, run_cli
 from tests.projections.helpers import (
     LATE,
     MIDDLE,
@@ -42,12 +41,6 @@ VERSIONS_EACH = 5
 MAX_POLLS = 2000
 CONCURRENT_READS = 30
 GATE_TIMEOUT_SECONDS = 60
-
-
-@pytest.fixture
-async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
-    async with app_clients(aiohttp_client) as start:
-        yield start
 
 
 def generation_exists(database_url: str, generation: int) -> bool:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pytest_aiohttp import AiohttpClient
 
-from tests.helpers import app_clients, make_settings
 from tests.projections.helpers import TicketApi
 
 TICKET_ID = 408218
@@ -17,12 +14,6 @@ FIXTURE_TIME = "2018-04-02T13:57:04.770619"
 START = "2020-10-10T10:10:00-03:00"
 FINISH = "2020-10-20T10:20:00-03:00"
 LATER_FINISH = "2020-10-30T10:20:00-03:00"
-
-
-@pytest.fixture
-async def api(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[TicketApi]:
-    async with app_clients(aiohttp_client) as serve:
-        yield TicketApi(await serve(make_settings(database_url)))
 
 
 @pytest.fixture

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
-from pytest_aiohttp import AiohttpClient
 
 from service.web import reading
 from service.web.paging import encode_cursor
-from tests.helpers import Serve, app_clients, make_settings
+from tests.helpers import Serve, make_settings
 from tests.projections.helpers import EARLY, LATE, MIDDLE, TicketApi
-
-
-@pytest.fixture
-async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
-    async with app_clients(aiohttp_client) as start:
-        yield start
-
-
-@pytest.fixture
-async def api(serve: Serve, database_url: str) -> TicketApi:
-    return TicketApi(await serve(make_settings(database_url)))
 
 
 async def test_current_state_is_latest_by_source_time(api: TicketApi) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_aiohttp import AiohttpClient
 
 from service.settings import Settings, SettingsError
 from service.signatures import sign
@@ -18,7 +17,6 @@ from tests.helpers import (
     INTAKE,
     Client,
     Serve,
-    app_clients,
     delivery,
     get_json,
     head_position,
@@ -36,12 +34,6 @@ STRANGER_SECRET = "whsec_" + base64.b64encode(b"a key nobody configured, 32 b!!!
 EVERY_SECRET = [WEBHOOK_TOKEN, READ_TOKEN, ADMIN_TOKEN, OLD_SECRET, NEW_SECRET]
 UNAUTHORIZED = {"error": "unauthorized"}
 ADMIN_ROUTES = ["/v1/audit/verify", "/v1/audit/checkpoint", "/v1/quarantine"]
-
-
-@pytest.fixture
-async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
-    async with app_clients(aiohttp_client) as start:
-        yield start
 
 
 def bearer(token: str) -> dict[str, str]:

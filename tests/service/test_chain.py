@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,6 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import StoredEvent
-from pytest_aiohttp import AiohttpClient
 
 from service.chain import (
     GENESIS_HASH,
@@ -28,7 +27,6 @@ from tests.helpers import (
     Client,
     RawLog,
     Serve,
-    app_clients,
     delivery,
     get_json,
     make_settings,
@@ -48,12 +46,6 @@ DELIVERIES = [
     delivery(3, quantity=1),
     delivery(2, quantity=2),
 ]
-
-
-@pytest.fixture
-async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
-    async with app_clients(aiohttp_client) as start:
-        yield start
 
 
 @dataclass(frozen=True)

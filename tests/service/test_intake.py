@@ -10,15 +10,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import pytest
-from pytest_aiohttp import AiohttpClient
-
 from tests.helpers import (
     INTAKE,
     SOURCE_TIME,
     Client,
     Serve,
-    app_clients,
     compact,
     delivery,
     get_json,
@@ -32,12 +28,6 @@ TICKET = "ticket-408218"
 GROUP = "group-346868"
 QUARANTINED_HEAD = 64 * 1024
 LIMIT = 100_000
-
-
-@pytest.fixture
-async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
-    async with app_clients(aiohttp_client) as start:
-        yield start
 
 
 def sha256(body: bytes) -> str:
