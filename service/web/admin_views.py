@@ -12,6 +12,7 @@ from service.web.auth import check_scope
 from service.web.errors import bad_request, json_response, not_found
 from service.web.keys import LOG, QUARANTINE, READERS, SETTINGS
 from service.web.paging import Page, page_params
+from service.web.reading import BIGINT_RANGE
 
 
 async def verify_log(request: web.Request) -> web.Response:
@@ -54,6 +55,8 @@ async def show_quarantined(request: web.Request) -> web.Response:
         quarantine_id = int(request.match_info["id"])
     except ValueError:
         raise not_found() from None
+    if quarantine_id not in BIGINT_RANGE:
+        raise not_found()
     store = request.app[QUARANTINE]
     item = await asyncio.get_running_loop().run_in_executor(
         request.app[READERS], store.get, quarantine_id
