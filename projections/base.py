@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -58,6 +58,18 @@ class LoggedChange:
 
 
 TICKET_CHANGED_TOPIC = get_topic(TicketChanged)
+
+# Placeholders per statement when a batch reads its rows at once: well under SQLite's limit.
+READ_CHUNK = 500
+
+
+def chunked(items: Sequence[Any], size: int = READ_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def placeholders(count: int) -> str:
+    return ", ".join("?" * count)
 
 
 class TicketProjection(Projection[ProjectionStore]):

@@ -18,12 +18,13 @@ The projection keeps its own copy of every snapshot: it never reads another proj
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from projections import jsonio
-from projections.base import LoggedChange, TicketProjection
+from projections.base import LoggedChange, TicketProjection, chunked
 from projections.changes import Change, diff
 from projections.store import Cursor
 
@@ -51,93 +52,137 @@ class HistoryProjection(TicketProjection):
     )
 
     def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
-        # One at a time: a later change of the same ticket must see the rows of an earlier one.
+        # Neighbours are found in memory, in log order, among the rows read once for the batch
+        # and the versions the batch adds, so a later change of a ticket sees an earlier one.
+        timelines = self._neighbourhoods(cursor, changes)
+        added: dict[tuple[int, int], _Version] = {}
+        recomputed: dict[tuple[int, int], _Version] = {}
         for change in changes:
-            self._record(cursor, change)
+            timeline = timelines.setdefault(change.ticket_id, [])
+            # The new version has the highest position of its ticket, so among equal source
+            # times every known version comes before it.
+            at = bisect_right(timeline, change.source_us, key=lambda v: v.feed.source_us)
+            predecessor = timeline[at - 1] if at else None
+            successor = timeline[at] if at < len(timeline) else None
+            version = _Version(
+                feed=_FeedVersion.of_change(change),
+                snapshot=change.data,
+                late=successor is not None,
+                created=predecessor is None,
+                changes=diff(predecessor.data(), change.data) if predecessor else [],
+                received_us=change.received_us,
+            )
+            timeline.insert(at, version)
+            added[(change.ticket_id, change.version)] = version
+            if successor is not None:
+                # The successor now follows this change: its changes are against it.
+                successor.changes = diff(change.data, successor.data())
+                successor.created = False
+                key = (change.ticket_id, successor.feed.version)
+                if key not in added:
+                    recomputed[key] = successor
+        self._write(cursor, list(added.values()), list(recomputed.values()))
 
-    def _record(self, cursor: Cursor, change: LoggedChange) -> None:
-        sql = self.view.sql
-        # The new version has the highest position of its ticket, so among equal source times
-        # every recorded version comes before it.
-        cursor.execute(
-            sql(
-                f"SELECT {_NEIGHBOUR_COLUMNS} FROM {{versions}} WHERE ticket_id = ? "
-                "AND source_us <= ? ORDER BY source_us DESC, position DESC LIMIT 1"
-            ),
-            (change.ticket_id, change.source_us),
-        )
-        predecessor = cursor.fetchone()
-        cursor.execute(
-            sql(
-                f"SELECT {_NEIGHBOUR_COLUMNS} FROM {{versions}} WHERE ticket_id = ? "
-                "AND source_us > ? ORDER BY source_us, position LIMIT 1"
-            ),
-            (change.ticket_id, change.source_us),
-        )
-        successor = cursor.fetchone()
-        own_changes = diff(jsonio.load(predecessor["snapshot"]), change.data) if predecessor else []
-        cursor.execute(
-            sql("INSERT INTO {versions} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            (
-                change.ticket_id,
-                change.version,
-                change.position,
-                change.event_id,
-                change.source_us,
-                change.source_time.isoformat(),
-                change.received_us,
-                change.received_at.isoformat(),
-                int(successor is not None),
-                int(predecessor is None),
-                jsonio.dump(own_changes),
-                jsonio.dump(change.data),
-            ),
-        )
-        self._write_feed(cursor, _FeedVersion.of_change(change), own_changes)
-        if successor is not None:
-            self._recompute(cursor, change, successor)
-
-    def _recompute(self, cursor: Cursor, change: LoggedChange, successor: Any) -> None:
-        """The successor now follows `change`: its changes are against it, and not created."""
-        recomputed = diff(change.data, jsonio.load(successor["snapshot"]))
-        cursor.execute(
-            self.view.sql(
-                "UPDATE {versions} SET changes = ?, created = 0 WHERE ticket_id = ? AND version = ?"
-            ),
-            (jsonio.dump(recomputed), change.ticket_id, successor["version"]),
-        )
-        cursor.execute(
-            self.view.sql("DELETE FROM {feed} WHERE position = ?"), (successor["position"],)
-        )
-        self._write_feed(cursor, _FeedVersion.of_row(change.ticket_id, successor), recomputed)
-
-    def _write_feed(self, cursor: Cursor, version: _FeedVersion, changes: list[Change]) -> None:
-        if not changes:
-            return
-        cursor.executemany(
-            self.view.sql(
-                "INSERT INTO {feed} (position, seq, ticket_id, event_id, version, source_us, "
-                "source_iso, received_iso, path, op, old_value, new_value) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            [
-                (
-                    version.position,
-                    seq,
-                    version.ticket_id,
-                    version.event_id,
-                    version.version,
-                    version.source_us,
-                    version.source_iso,
-                    version.received_iso,
-                    c["path"],
-                    c["op"],
-                    jsonio.dump(c["old"]),
-                    jsonio.dump(c["new"]),
+    def _neighbourhoods(
+        self, cursor: Cursor, changes: Sequence[LoggedChange]
+    ) -> dict[int, list[_Version]]:
+        """Per ticket, in source-time order, every recorded version that can neighbour one of
+        the batch's changes: the last at or before its earliest source time, and all after."""
+        earliest: dict[int, int] = {}
+        for change in changes:
+            known = earliest.get(change.ticket_id)
+            earliest[change.ticket_id] = min(change.source_us, known or change.source_us)
+        found: dict[int, list[_Version]] = {}
+        for chunk in chunked(sorted(earliest.items())):
+            bounds = ", ".join("(CAST(? AS BIGINT), CAST(? AS BIGINT))" for _ in chunk)
+            params = [value for pair in chunk for value in pair]
+            picks = (
+                # The predecessor of the earliest change, found by primary key.
+                "v.version = (SELECT w.version FROM {versions} w WHERE w.ticket_id = b.ticket_id "
+                "AND w.source_us <= b.earliest ORDER BY w.source_us DESC, w.position DESC "
+                "LIMIT 1)",
+                "v.source_us > b.earliest",
+            )
+            for pick in picks:
+                cursor.execute(
+                    self.view.sql(
+                        f"WITH b (ticket_id, earliest) AS (VALUES {bounds}) "
+                        f"SELECT v.ticket_id, {_NEIGHBOUR_COLUMNS} FROM b "
+                        f"JOIN {{versions}} v ON v.ticket_id = b.ticket_id AND {pick}"
+                    ),
+                    params,
                 )
-                for seq, c in enumerate(changes)
-            ],
-        )
+                for row in cursor.fetchall():
+                    found.setdefault(row["ticket_id"], []).append(_Version.of_row(row))
+        for timeline in found.values():
+            timeline.sort(key=lambda v: (v.feed.source_us, v.feed.position))
+        return found
+
+    def _write(self, cursor: Cursor, added: list[_Version], recomputed: list[_Version]) -> None:
+        sql = self.view.sql
+        if added:
+            cursor.executemany(
+                sql("INSERT INTO {versions} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                [
+                    (
+                        v.feed.ticket_id,
+                        v.feed.version,
+                        v.feed.position,
+                        v.feed.event_id,
+                        v.feed.source_us,
+                        v.feed.source_iso,
+                        v.received_us,
+                        v.feed.received_iso,
+                        int(v.late),
+                        int(v.created),
+                        jsonio.dump(v.changes),
+                        jsonio.dump(v.snapshot),
+                    )
+                    for v in added
+                ],
+            )
+        if recomputed:
+            cursor.executemany(
+                sql(
+                    "UPDATE {versions} SET changes = ?, created = 0 "
+                    "WHERE ticket_id = ? AND version = ?"
+                ),
+                [(jsonio.dump(v.changes), v.feed.ticket_id, v.feed.version) for v in recomputed],
+            )
+            cursor.executemany(
+                sql("DELETE FROM {feed} WHERE position = ?"),
+                [(v.feed.position,) for v in recomputed],
+            )
+        self._write_feed(cursor, [*added, *recomputed])
+
+    def _write_feed(self, cursor: Cursor, versions: list[_Version]) -> None:
+        rows = [
+            (
+                v.feed.position,
+                seq,
+                v.feed.ticket_id,
+                v.feed.event_id,
+                v.feed.version,
+                v.feed.source_us,
+                v.feed.source_iso,
+                v.feed.received_iso,
+                c["path"],
+                c["op"],
+                jsonio.dump(c["old"]),
+                jsonio.dump(c["new"]),
+            )
+            for v in versions
+            for seq, c in enumerate(v.changes)
+        ]
+        if rows:
+            cursor.executemany(
+                self.view.sql(
+                    "INSERT INTO {feed} (position, seq, ticket_id, event_id, version, source_us, "
+                    "source_iso, received_iso, path, op, old_value, new_value) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
+                rows,
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +220,24 @@ class _FeedVersion:
             source_iso=row["source_iso"],
             received_iso=row["received_iso"],
         )
+
+
+@dataclass(slots=True)
+class _Version:
+    """A version as the batch sees it: recorded before (snapshot still as text) or added now."""
+
+    feed: _FeedVersion
+    snapshot: dict[str, Any] | str
+    late: bool = False
+    created: bool = False
+    changes: list[Change] = field(default_factory=list)
+    received_us: int = 0
+
+    @classmethod
+    def of_row(cls, row: Any) -> _Version:
+        return cls(feed=_FeedVersion.of_row(row["ticket_id"], row), snapshot=row["snapshot"])
+
+    def data(self) -> Any:
+        if isinstance(self.snapshot, str):
+            self.snapshot = jsonio.load(self.snapshot)
+        return self.snapshot

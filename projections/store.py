@@ -119,9 +119,19 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         self.projection_name = projection_name
         self.generation = generation
         self.prefix = f"{projection_name}_g{generation}_"
+        self._rendered: dict[str, str] = {}
         super().__init__(datastore, tracking_table_name=f"{self.prefix}tracking")
 
-    def sql(self, statement: str) -> Composed:
+    def sql(self, statement: str) -> str:
+        # Rendered once per statement text: psycopg then reuses its parse of the plain string,
+        # which it cannot do for a freshly composed query on every call.
+        rendered = self._rendered.get(statement)
+        if rendered is None:
+            rendered = self._compose(statement).as_string(None)
+            self._rendered[statement] = rendered
+        return rendered
+
+    def _compose(self, statement: str) -> Composed:
         schema = self.datastore.schema
         parts = _TABLE_REFERENCE.split(statement.replace("?", "%s"))
         composed: list[Composable] = []

@@ -8,10 +8,11 @@ never delivered on its own is listed with `knownVia: "group"` until it is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from projections import jsonio
-from projections.base import LoggedChange, TicketProjection
+from projections.base import LoggedChange, TicketProjection, chunked, placeholders
 from projections.store import Cursor
 
 SUMMARY_FIELDS = ("name", "type", "quantity", "hidden", "archived", "salable", "available")
@@ -62,85 +63,126 @@ class TicketsProjection(TicketProjection):
                 for c in changes
             ],
         )
+        # Decided in memory, in log order, from the rows read once for the whole batch; each
+        # decision updates `placed` so later changes of the same ticket see it.
+        placed = self._current_places(cursor, changes)
+        current_rows: dict[int, tuple[Any, ...]] = {}
+        children_of: dict[int, list[int]] = {}
         for change in changes:
-            if self._becomes_current(cursor, change):
-                self._write_current(cursor, change, change.data, change.version, "self")
-                self._write_children(cursor, change)
+            if not _becomes_current(placed.get(change.ticket_id), change):
+                continue
+            placed[change.ticket_id] = _Place(change.source_us, change.position, "self")
+            current_rows[change.ticket_id] = _current_row(change, change.data, change.version)
+            children = change.data.get("children")
+            if not isinstance(children, list):
+                continue
+            children_of[change.ticket_id] = [int(child["id"]) for child in children]
+            for child in children:
+                child_id = int(child["id"])
+                known = placed.get(child_id)
+                if known is None or (
+                    known.known_via == "group"
+                    and (change.source_us, change.position) >= (known.source_us, known.position)
+                ):
+                    placed[child_id] = _Place(change.source_us, change.position, "group")
+                    current_rows[child_id] = _current_row(change, child, None)
+        self._write(cursor, current_rows, children_of)
 
-    def _becomes_current(self, cursor: Cursor, change: LoggedChange) -> bool:
-        cursor.execute(
-            self.view.sql(
-                "SELECT source_us, position, known_via FROM {current} WHERE ticket_id = ?"
-            ),
-            (change.ticket_id,),
-        )
-        row = cursor.fetchone()
-        if row is None or row["known_via"] == "group":
-            return True
-        return (change.source_us, change.position) > (row["source_us"], row["position"])
+    def _current_places(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> dict[int, _Place]:
+        """Where each ticket the batch touches (itself or as a group's child) stands now."""
+        ids = {change.ticket_id for change in changes}
+        for change in changes:
+            children = change.data.get("children")
+            if isinstance(children, list):
+                ids.update(int(child["id"]) for child in children)
+        places: dict[int, _Place] = {}
+        for chunk in chunked(sorted(ids)):
+            cursor.execute(
+                self.view.sql(
+                    "SELECT ticket_id, source_us, position, known_via FROM {current} "
+                    f"WHERE ticket_id IN ({placeholders(len(chunk))})"
+                ),
+                chunk,
+            )
+            for row in cursor.fetchall():
+                places[row["ticket_id"]] = _Place(
+                    row["source_us"], row["position"], row["known_via"]
+                )
+        return places
 
-    def _write_current(
+    def _write(
         self,
         cursor: Cursor,
-        change: LoggedChange,
-        snapshot: dict[str, Any],
-        version: int | None,
-        known_via: str,
+        current_rows: dict[int, tuple[Any, ...]],
+        children_of: dict[int, list[int]],
     ) -> None:
-        summary = [_summary_value(snapshot.get(field)) for field in SUMMARY_FIELDS]
-        parent = snapshot.get("parent")
-        cursor.execute(
-            self.view.sql(
-                f"INSERT INTO {{current}} ({_CURRENT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (ticket_id) DO UPDATE SET event_id = excluded.event_id, "
-                "version = excluded.version, position = excluded.position, "
-                "source_us = excluded.source_us, source_iso = excluded.source_iso, "
-                "received_iso = excluded.received_iso, name = excluded.name, "
-                "type = excluded.type, parent = excluded.parent, "
-                "quantity = excluded.quantity, hidden = excluded.hidden, "
-                "archived = excluded.archived, salable = excluded.salable, "
-                "available = excluded.available, known_via = excluded.known_via, "
-                "snapshot = excluded.snapshot"
-            ),
-            (
-                int(snapshot["id"]) if known_via == "group" else change.ticket_id,
-                _int_or_none(snapshot.get("eventId")),
-                version,
-                change.position,
-                change.source_us,
-                change.source_time.isoformat(),
-                change.received_at.isoformat(),
-                *summary[:2],
-                _int_or_none(parent),
-                *summary[2:],
-                known_via,
-                jsonio.dump(snapshot),
-            ),
-        )
-
-    def _write_children(self, cursor: Cursor, change: LoggedChange) -> None:
-        children = change.data.get("children")
-        if not isinstance(children, list):
-            return
+        """The last row decided for each ticket, and each rewritten group's last children."""
         sql = self.view.sql
-        cursor.execute(sql("DELETE FROM {children} WHERE group_id = ?"), (change.ticket_id,))
-        for child in children:
-            child_id = child["id"]
-            cursor.execute(
-                sql("INSERT INTO {children} VALUES (?, ?) ON CONFLICT DO NOTHING"),
-                (change.ticket_id, child_id),
+        if current_rows:
+            cursor.executemany(
+                sql(
+                    f"INSERT INTO {{current}} ({_CURRENT_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (ticket_id) DO UPDATE SET event_id = excluded.event_id, "
+                    "version = excluded.version, position = excluded.position, "
+                    "source_us = excluded.source_us, source_iso = excluded.source_iso, "
+                    "received_iso = excluded.received_iso, name = excluded.name, "
+                    "type = excluded.type, parent = excluded.parent, "
+                    "quantity = excluded.quantity, hidden = excluded.hidden, "
+                    "archived = excluded.archived, salable = excluded.salable, "
+                    "available = excluded.available, known_via = excluded.known_via, "
+                    "snapshot = excluded.snapshot"
+                ),
+                list(current_rows.values()),
             )
-            cursor.execute(
-                sql("SELECT known_via, source_us, position FROM {current} WHERE ticket_id = ?"),
-                (child_id,),
+        if children_of:
+            cursor.executemany(
+                sql("DELETE FROM {children} WHERE group_id = ?"),
+                [(group_id,) for group_id in children_of],
             )
-            row = cursor.fetchone()
-            if row is None or (
-                row["known_via"] == "group"
-                and (change.source_us, change.position) >= (row["source_us"], row["position"])
-            ):
-                self._write_current(cursor, change, child, None, "group")
+            pairs = {(g, child) for g, children in children_of.items() for child in children}
+            if pairs:
+                cursor.executemany(
+                    sql("INSERT INTO {children} VALUES (?, ?) ON CONFLICT DO NOTHING"),
+                    sorted(pairs),
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """What deciding a ticket's current row needs to know of the row it has."""
+
+    source_us: int
+    position: int
+    known_via: str
+
+
+def _becomes_current(known: _Place | None, change: LoggedChange) -> bool:
+    if known is None or known.known_via == "group":
+        return True
+    return (change.source_us, change.position) > (known.source_us, known.position)
+
+
+def _current_row(
+    change: LoggedChange, snapshot: dict[str, Any], version: int | None
+) -> tuple[Any, ...]:
+    """The `current` row of `snapshot`: the change's own, or one of its group's children."""
+    summary = [_summary_value(snapshot.get(field)) for field in SUMMARY_FIELDS]
+    own = version is not None
+    return (
+        change.ticket_id if own else int(snapshot["id"]),
+        _int_or_none(snapshot.get("eventId")),
+        version,
+        change.position,
+        change.source_us,
+        change.source_time.isoformat(),
+        change.received_at.isoformat(),
+        *summary[:2],
+        _int_or_none(snapshot.get("parent")),
+        *summary[2:],
+        "self" if own else "group",
+        jsonio.dump(snapshot),
+    )
 
 
 def _summary_value(value: Any) -> str | None:
