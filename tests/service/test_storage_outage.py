@@ -225,6 +225,9 @@ async def test_a_returning_database_is_used_again_without_a_restart(
     while (await answered_in_time(client.get("/readyz"))).status != 200:
         assert time.monotonic() < deadline, "the service did not become ready again"
         await asyncio.sleep(READY_INTERVAL_SECONDS * 4)
+    # The projections resumed too: they have applied the delivery recorded after the outage.
+    state = await get_json(client, f"/v1/tickets/4?minPosition={answer['position']}")
+    assert (state["version"], state["position"]) == (1, answer["position"])
 
 
 @dataclass
