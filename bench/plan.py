@@ -9,6 +9,8 @@ from bench.databases import Kind
 from bench.load import LoadBounds
 
 Mode = Literal["full", "quick"]
+Measurement = Literal["intake", "append", "stages"]
+MEASUREMENTS: tuple[Measurement, ...] = ("intake", "append", "stages")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,12 @@ class Plan:
     append_hundred_per_call: int
     append_seconds: float
     backends: tuple[Kind, ...] = ("postgres", "sqlite")
+    measurements: tuple[Measurement, ...] = MEASUREMENTS
+
+    @property
+    def complete(self) -> bool:
+        """Whether every measurement runs: only then is there a whole table to write."""
+        return set(self.measurements) == set(MEASUREMENTS)
 
     @classmethod
     def full(cls) -> Plan:

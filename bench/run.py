@@ -18,13 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from bench.append_rate import append_rate
 from bench.databases import Backends, Kind, fresh_database
 from bench.intake_rate import intake_side_by_side
 from bench.load import LoadBounds
 from bench.log_stages import StagePlan, measure_stages
 from bench.machine import describe_machine
-from bench.plan import Plan
+from bench.plan import MEASUREMENTS, Measurement, Plan
 from bench.processes import REPO_ROOT
 from bench.report import update_benchmarks_md, write_results
 
@@ -46,15 +48,21 @@ def run_benchmarks(plan: Plan, backends: Backends) -> dict[str, Any]:
     log_dir = backends.workdir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     for kind in plan.backends:
-        say(f"{kind}: intake, service and naive receiver side by side")
-        intake = intake_side_by_side(backends, kind, plan.pool, plan.intake, plan.runs, log_dir)
-        say(f"{kind}: append rates")
-        append = append_rates(backends, kind, plan)
-        stage_plan = StagePlan(
-            plan.stage_sizes, plan.ticket_pool, plan.queries, plan.intake, plan.runs
-        )
-        stages = measure_stages(backends, kind, stage_plan, log_dir, say)
-        results["backends"][kind] = {"intake": intake, "append": append, "stages": stages}
+        measured: dict[str, Any] = {}
+        if "intake" in plan.measurements:
+            say(f"{kind}: intake, service and naive receiver side by side")
+            measured["intake"] = intake_side_by_side(
+                backends, kind, plan.pool, plan.intake, plan.runs, log_dir
+            )
+        if "append" in plan.measurements:
+            say(f"{kind}: append rates")
+            measured["append"] = append_rates(backends, kind, plan)
+        if "stages" in plan.measurements:
+            stage_plan = StagePlan(
+                plan.stage_sizes, plan.ticket_pool, plan.queries, plan.intake, plan.runs
+            )
+            measured["stages"] = measure_stages(backends, kind, stage_plan, log_dir, say)
+        results["backends"][kind] = measured
     return results
 
 
@@ -99,6 +107,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
         plan = replace(
             plan, backends=tuple(backend_kind(name) for name in args.backends.split(","))
         )
+    if args.only is not None:
+        plan = replace(plan, measurements=tuple(measurement(name) for name in args.only.split(",")))
     return plan
 
 
@@ -107,6 +117,13 @@ def backend_kind(name: str) -> Kind:
     if name in kinds:
         return kinds[name]
     raise SystemExit(f"--backends: unknown backend {name!r} (postgres, sqlite)")
+
+
+def measurement(name: str) -> Measurement:
+    for known in MEASUREMENTS:
+        if name == known:
+            return known
+    raise SystemExit(f"--only: unknown measurement {name!r} ({', '.join(MEASUREMENTS)})")
 
 
 def bounded(bounds: LoadBounds, requests: int | None, seconds: float | None) -> LoadBounds:
@@ -122,6 +139,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, help="requests per load run")
     parser.add_argument("--seconds", type=float, help="longest duration of a load run")
     parser.add_argument("--backends", help="postgres,sqlite (default both)")
+    parser.add_argument(
+        "--only",
+        help="intake,append,stages: run only these; the results go to stderr and a JSON "
+        "file, and BENCHMARKS.md is left alone",
+    )
     parser.add_argument("--note", default="", help="a remark printed above the table")
     parser.add_argument(
         "--postgres-url",
@@ -135,6 +157,23 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of a partial run, without the per-run detail."""
+    shown: dict[str, Any] = {}
+    for kind, measured in results["backends"].items():
+        figures: dict[str, Any] = {}
+        if "intake" in measured:
+            intake = measured["intake"]
+            figures["intake"] = {
+                side: {key: intake[side][key] for key in ("requests_per_s", "p50_ms", "p99_ms")}
+                for side in ("service", "naive")
+            } | {"ratio": intake["ratio"]}
+        if "append" in measured:
+            figures["append"] = measured["append"]["events_per_s"]
+        shown[kind] = figures
+    return shown
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     args = parse_arguments(arguments)
@@ -143,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         results = run_benchmarks(plan, Backends(args.postgres_url, Path(workdir)))
     results["command"] = shlex.join(["python", "-m", "bench.run", *arguments])
     results["note"] = args.note
+    if not plan.complete:
+        # A partial run has no whole table to show and must not replace the day's results.
+        path = write_results(results, args.results_dir / "partial")
+        say(f"results: {path}")
+        say(orjson.dumps(summary(results), option=orjson.OPT_INDENT_2).decode())
+        return 0
     path = write_results(results, args.results_dir)
     say(f"results: {path}")
     markdown = args.markdown or (None if args.quick else REPO_ROOT / "BENCHMARKS.md")

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, cast
 from uuid import UUID
 
-from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.application import Application, LRUCache
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
 
 from service.domain import DeliveryFacts, Ticket, TicketChanged, ticket_uuid
-from service.persistence.links import ChainedRecorder, DeliveryLink, RecordedRef
+from service.persistence.event_codec import TicketMapper
+from service.persistence.links import ChainedRecorder, DeliveryLink, KnownFacts, RecordedRef
 
 # Another process may append to the same ticket between our read and our write; the
 # unique (ticket, version) key then refuses our batch and we judge it again.
 MAX_CONFLICT_RETRIES = 5
+# Tickets kept at their last version between batches (a few hundred bytes each).
+TICKETS_CACHED = 100_000
+
+# Where each (ticket id, version) sits in the log.
+Positions = dict[tuple[int, int], int]
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class Outcome:
 
 
 class BytesAsBase64(Transcoding):
-    """Keeps each delivery's raw body byte for byte inside its event."""
+    """How format 1 events (see `TicketMapper`) kept the raw body; older logs still hold it."""
 
     type = bytes
     name = "bytes_b64"
@@ -56,12 +63,22 @@ class BytesAsBase64(Transcoding):
 class TicketAudit(Application[UUID]):
     name = "TicketAudit"
     env = {  # noqa: RUF012 (the library reads this class attribute)
+        # Events written before format 2 (see `TicketMapper`) are zlib streams of JSON.
         "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
-        "AGGREGATE_CACHE_MAXSIZE": "100000",
-        # Each batch checks the cached tickets against the chain's heads in one query
-        # (`_load_tickets`) instead of one fast-forward query per ticket.
-        "AGGREGATE_CACHE_FASTFORWARD": "n",
     }
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        # The tickets at their last version, shared by the batches of this process. Only
+        # the thread holding the lock changes them, and a batch that fails to commit drops
+        # the ones it changed, so no copy is taken to guard them.
+        self._tickets: LRUCache[int, Ticket] = LRUCache(maxsize=TICKETS_CACHED)
+        self._recording = threading.Lock()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=TicketMapper
+        )
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -73,86 +90,73 @@ class TicketAudit(Application[UUID]):
 
     def record_deliveries(self, deliveries: Sequence[DeliveryFacts]) -> list[Outcome]:
         """Judge and record a group of deliveries in one transaction, in arrival order."""
-        for attempt in range(MAX_CONFLICT_RETRIES):
-            try:
-                return self._record_once(deliveries)
-            except IntegrityError:
-                if attempt == MAX_CONFLICT_RETRIES - 1:
-                    raise
+        with self._recording:
+            for attempt in range(MAX_CONFLICT_RETRIES):
+                try:
+                    return self._record_once(deliveries)
+                except IntegrityError:
+                    if attempt == MAX_CONFLICT_RETRIES - 1:
+                        raise
         raise AssertionError("unreachable")
 
     def _record_once(self, deliveries: Sequence[DeliveryFacts]) -> list[Outcome]:
-        already_recorded = self.chained_recorder.find_deliveries(
-            [d.delivery_id for d in deliveries]
-        )
-        tickets = self._load_tickets({d.ticket_id for d in deliveries})
-        judged: list[_Judgement] = []
-        new_in_batch: dict[str, tuple[int, int]] = {}
-        for delivery in deliveries:
-            earlier = already_recorded.get(delivery.delivery_id)
-            if earlier is not None:
-                judged.append(_Judgement("duplicate", earlier.ticket_id, earlier.version, earlier))
-                continue
-            if delivery.delivery_id in new_in_batch:
-                ticket_id, version = new_in_batch[delivery.delivery_id]
-                judged.append(_Judgement("duplicate", ticket_id, version))
-                continue
-            ticket = tickets[delivery.ticket_id]
-            if ticket is None:
-                ticket = Ticket.first_delivery(delivery)
-                tickets[delivery.ticket_id] = ticket
-            elif ticket.is_duplicate(delivery.data_hash):
-                judged.append(_Judgement("duplicate", ticket.ticket_id, ticket.version))
-                continue
-            else:
-                ticket.change(delivery)
-            new_in_batch[delivery.delivery_id] = (delivery.ticket_id, ticket.version)
-            judged.append(
-                _Judgement("recorded", delivery.ticket_id, ticket.version, None, delivery)
-            )
-        return self._save_and_answer([t for t in tickets.values() if t is not None], judged)
+        ticket_ids = sorted({d.ticket_id for d in deliveries})
+        recorder = self.chained_recorder
+        batch: _Batch | None = None
+        try:
+            with recorder.batch():
+                known = recorder.known_facts([d.delivery_id for d in deliveries], ticket_ids)
+                batch = _Batch(known, self._tickets_at(known.heads))
+                judged = [batch.judge(delivery) for delivery in deliveries]
+                positions = batch.head_positions()
+                positions.update(self._append(list(batch.changed.values()), judged))
+        except BaseException:
+            # Their versions moved past what the log holds: read them again next time.
+            for ticket_id in batch.changed if batch else ():
+                with contextlib.suppress(KeyError):
+                    self._tickets.get(ticket_id, evict=True)
+            raise
+        for ticket_id, ticket in batch.changed.items():
+            self._tickets.put(ticket_id, ticket)
+        return [j.outcome(positions) for j in judged]
 
-    def _save_and_answer(self, tickets: list[Ticket], judged: list[_Judgement]) -> list[Outcome]:
+    def _append(self, changed: list[Ticket], judged: list[_Judgement]) -> Positions:
+        """Write the changed tickets' new events; their positions by (ticket, version)."""
+        if not changed:
+            return {}
         links = {
             (ticket_uuid(j.ticket_id), j.version): DeliveryLink(j.ticket_id, j.delivery.delivery_id)
             for j in judged
             if j.delivery is not None
         }
-        positions: dict[tuple[int, int], int] = {}
-        if links:
-            for recording in self.save(*tickets, links=links):
-                event = cast(TicketChanged, recording.domain_event)
-                positions[(event.ticket_id, event.originator_version)] = recording.notification.id
-        unresolved = [
-            (j.ticket_id, j.version)
-            for j in judged
-            if j.known is None and (j.ticket_id, j.version) not in positions
-        ]
-        positions.update(self.chained_recorder.find_positions(unresolved))
-        return [j.outcome(positions) for j in judged]
+        events = [event for ticket in changed for event in ticket.collect_events()]
+        positions: Positions = {}
+        for recording in self.events.put(events, links=links):
+            event = cast(TicketChanged, recording.domain_event)
+            positions[(event.ticket_id, event.originator_version)] = recording.notification.id
+        return positions
 
-    def _load_tickets(self, ticket_ids: set[int]) -> dict[int, Ticket | None]:
-        """The tickets as the log has them now: cached copies when still at the log's head.
+    def _tickets_at(self, heads: dict[int, RecordedRef]) -> dict[int, Ticket]:
+        """The batch's tickets as the log has them now; those it does not have are absent.
 
-        Another process may have appended since a ticket was cached; the heads query finds
-        out for the whole batch at once, and only stale or uncached tickets are replayed.
+        Another process may have appended since a ticket was cached: a cached ticket is used
+        only at the head version just read, and every other one is loaded from its last
+        event, all in one query.
         """
-        heads = self.chained_recorder.head_versions(sorted(ticket_ids))
-        cache = self.repository.cache
-        tickets: dict[int, Ticket | None] = {}
-        for ticket_id in ticket_ids:
-            head = heads.get(ticket_id)
-            if head is None:
-                tickets[ticket_id] = None
-                continue
-            aggregate_id = ticket_uuid(ticket_id)
-            ticket = cast(Ticket, self.repository.get(aggregate_id))
-            if ticket.version != head:
-                if cache is not None:
-                    with contextlib.suppress(KeyError):
-                        cache.get(aggregate_id, evict=True)
-                ticket = cast(Ticket, self.repository.get(aggregate_id))
-            tickets[ticket_id] = ticket
+        tickets: dict[int, Ticket] = {}
+        stale: list[tuple[UUID, int]] = []
+        for ticket_id, head in heads.items():
+            try:
+                ticket = self._tickets.get(ticket_id)
+            except KeyError:
+                ticket = None
+            if ticket is not None and ticket.version == head.version:
+                tickets[ticket_id] = ticket
+            else:
+                stale.append((ticket_uuid(ticket_id), head.version))
+        for stored in self.chained_recorder.select_head_events(stale):
+            ticket = Ticket.as_left_by(cast(TicketChanged, self.mapper.to_domain_event(stored)))
+            tickets[ticket.ticket_id] = ticket
         return tickets
 
     def delivery(self, delivery_id: str) -> TicketChanged | None:
@@ -166,6 +170,41 @@ class TicketAudit(Application[UUID]):
         return cast(TicketChanged, next(iter(events), None))
 
 
+@dataclass
+class _Batch:
+    """What judging a batch has learnt so far, delivery after delivery in arrival order."""
+
+    known: KnownFacts
+    tickets: dict[int, Ticket]
+    changed: dict[int, Ticket] = field(default_factory=dict)
+    new_in_batch: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def judge(self, delivery: DeliveryFacts) -> _Judgement:
+        """A duplicate of what the log or this batch holds, or a new version of its ticket."""
+        earlier = self.known.recorded.get(delivery.delivery_id)
+        if earlier is not None:
+            return _Judgement("duplicate", earlier.ticket_id, earlier.version, earlier)
+        if delivery.delivery_id in self.new_in_batch:
+            ticket_id, version = self.new_in_batch[delivery.delivery_id]
+            return _Judgement("duplicate", ticket_id, version)
+        ticket = self.tickets.get(delivery.ticket_id)
+        if ticket is None:
+            ticket = Ticket.first_delivery(delivery)
+            self.tickets[delivery.ticket_id] = ticket
+        elif ticket.is_duplicate(delivery.data_hash):
+            return _Judgement("duplicate", ticket.ticket_id, ticket.version)
+        else:
+            ticket.change(delivery)
+        self.changed[delivery.ticket_id] = ticket
+        self.new_in_batch[delivery.delivery_id] = (delivery.ticket_id, ticket.version)
+        return _Judgement("recorded", delivery.ticket_id, ticket.version, None, delivery)
+
+    def head_positions(self) -> Positions:
+        """Where the versions the log had before this batch sit: a duplicate of a ticket's
+        last version finds its position here without another query."""
+        return {(head.ticket_id, head.version): head.position for head in self.known.heads.values()}
+
+
 @dataclass(frozen=True)
 class _Judgement:
     status: Literal["recorded", "duplicate"]
@@ -174,7 +213,7 @@ class _Judgement:
     known: RecordedRef | None = None
     delivery: DeliveryFacts | None = None
 
-    def outcome(self, positions: dict[tuple[int, int], int]) -> Outcome:
+    def outcome(self, positions: Positions) -> Outcome:
         position = self.known.position if self.known else positions[(self.ticket_id, self.version)]
         return Outcome(
             self.status,

@@ -12,14 +12,26 @@ from typing import Any
 
 import orjson
 
+# Values a JSON decoder gives that canonical form keeps as they are. Exact types, not
+# isinstance: decoders make no subclasses, and bools must never pass for numbers.
+_KEPT_AS_IS = frozenset({str, int, bool, type(None)})
+
 
 def canonical(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: canonical(item) for key, item in value.items()} if value else {}
-    if isinstance(value, list):
-        return [canonical(item) for item in value] if value else {}
-    if isinstance(value, float) and value.is_integer():
-        # Keep bools apart: they are ints in Python but not numbers in JSON.
+    # Runs on every delivery: leaves are kept without a call of their own.
+    kind = type(value)
+    if kind is dict:
+        if not value:
+            return {}
+        return {
+            key: item if type(item) in _KEPT_AS_IS else canonical(item)
+            for key, item in value.items()
+        }
+    if kind is list:
+        if not value:
+            return {}
+        return [item if type(item) in _KEPT_AS_IS else canonical(item) for item in value]
+    if kind is float and value.is_integer():
         return int(value)
     return value
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -17,6 +18,7 @@ from eventsourcing.utils import get_topic
 _TICKET_NAMESPACE = uuid5(NAMESPACE_URL, "https://ingresse.com/tickets")
 
 
+@lru_cache(maxsize=1 << 17)
 def ticket_uuid(ticket_id: int) -> UUID:
     """The aggregate id of an Ingresse ticket: deterministic, so any process finds the stream."""
     return uuid5(_TICKET_NAMESPACE, str(ticket_id))
@@ -37,6 +39,14 @@ class Ticket(Aggregate):
         return cls._create(
             TicketChanged, id=ticket_uuid(delivery.ticket_id), **delivery.event_fields()
         )
+
+    @classmethod
+    def as_left_by(cls, last: TicketChanged) -> Ticket:
+        """The ticket as its last event left it: judging the next delivery needs nothing older,
+        so a ticket is loaded from that one event rather than its whole stream."""
+        ticket = last.mutate(None)
+        assert isinstance(ticket, Ticket)
+        return ticket
 
     def change(self, delivery: DeliveryFacts) -> None:
         self.trigger_event(

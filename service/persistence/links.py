@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -29,6 +30,16 @@ class RecordedRef:
     position: int
 
 
+@dataclass(frozen=True)
+class KnownFacts:
+    """What the log already holds about a batch, read in one query before judging it."""
+
+    recorded: dict[str, RecordedRef]
+    """Delivery id -> where that delivery was recorded, for those already in the log."""
+    heads: dict[int, RecordedRef]
+    """Ticket id -> its last version, for tickets the log has."""
+
+
 LinksByEvent = Mapping[tuple[UUID, int], DeliveryLink]
 
 LinkRow = tuple[int, int | None, int, str | None, str]
@@ -49,7 +60,7 @@ def link_rows(
     for (position, digest), event in zip(
         link_hashes(previous_hash, positions, stored_events), stored_events, strict=True
     ):
-        link = links.get(_event_key(event)) if links else None
+        link = links.get(event_key(event)) if links else None
         rows.append(
             (
                 position,
@@ -62,7 +73,8 @@ def link_rows(
     return rows
 
 
-def _event_key(event: StoredEvent) -> tuple[UUID, int]:
+def event_key(event: StoredEvent) -> tuple[UUID, int]:
+    """The key of `LinksByEvent` for a stored event."""
     originator_id = event.originator_id
     if not isinstance(originator_id, UUID):
         originator_id = UUID(str(originator_id))
@@ -86,9 +98,12 @@ class ChainedRecorder(Protocol):
 
     def find_deliveries(self, delivery_ids: Sequence[str]) -> dict[str, RecordedRef]: ...
 
-    def find_positions(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]: ...
+    def batch(self) -> AbstractContextManager[None]:
+        """Around the reads and the write of one batch, made by one thread."""
 
-    def head_versions(self, ticket_ids: Sequence[int]) -> dict[int, int]: ...
+    def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts: ...
+
+    def select_head_events(self, heads: Sequence[tuple[UUID, int]]) -> list[StoredEvent]: ...
 
     def chain_head(self) -> Checkpoint | None: ...
 

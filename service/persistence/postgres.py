@@ -2,119 +2,121 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError as LibraryInterfaceError
+from eventsourcing.persistence import OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg import Cursor
+from eventsourcing.utils import retry
+from psycopg import Connection
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
 
-from service.chain import GENESIS_HASH, Checkpoint
-from service.persistence.links import RecordedRef, link_rows
-
-CHAIN_TABLE = "event_chain"
+from service.chain import Checkpoint
+from service.persistence.links import KnownFacts, LinksByEvent, RecordedRef, event_key
+from service.persistence.postgres_statements import statements
 
 
 class PostgresChainedRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        self.chain_table = SQL("{0}.{1}").format(
-            Identifier(datastore.schema), Identifier(CHAIN_TABLE)
-        )
-        self.sql_create_statements.extend(
-            [
-                SQL(
-                    "CREATE TABLE IF NOT EXISTS {0} (position bigint PRIMARY KEY, "
-                    "ticket_id bigint, version bigint NOT NULL, delivery_id text UNIQUE, "
-                    "hash text NOT NULL)"
-                ).format(self.chain_table),
-                SQL(
-                    "CREATE UNIQUE INDEX IF NOT EXISTS {0} ON {1} (ticket_id, version) "
-                    "WHERE ticket_id IS NOT NULL"
-                ).format(Identifier(f"{CHAIN_TABLE}_ticket_version"), self.chain_table),
-            ]
-        )
+        self.statements = statements(datastore.schema, events_table_name, datastore.lock_timeout)
+        self.sql_create_statements.extend(self.statements.create)
+        self._batch = threading.local()
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One pooled connection for this thread's reads and write of a batch: each checkout
+        costs a round trip to check the connection."""
+        with self.datastore.get_connection() as connection:
+            self._batch.connection = connection
+            try:
+                yield
+            finally:
+                self._batch.connection = None
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection[DictRow]]:
+        pinned: Connection[DictRow] | None = getattr(self._batch, "connection", None)
+        if pinned is not None:
+            yield pinned
+            return
+        with self.datastore.get_connection() as connection:
+            yield connection
+
+    @retry((LibraryInterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        assert positions is not None
-        # Still inside the insert's transaction, which holds the events table's exclusive
-        # lock: no other writer can extend the chain until this one commits.
-        curs.execute(
-            SQL("SELECT hash FROM {0} ORDER BY position DESC LIMIT 1").format(self.chain_table)
-        )
-        head = curs.fetchone()
-        rows = link_rows(
-            head["hash"] if head else GENESIS_HASH, positions, stored_events, kwargs.get("links")
-        )
-        curs.executemany(
-            SQL("INSERT INTO {0} VALUES (%s, %s, %s, %s, %s)").format(self.chain_table), rows
-        )
-        return positions
+        """The events and their chain links in one statement, its own transaction."""
+        if not stored_events:
+            return None
+        with self._connection() as connection:
+            rows = connection.execute(
+                self.statements.append,
+                _append_arguments(stored_events, kwargs.get("links")),
+                prepare=True,
+            ).fetchall()
+        return [row["position"] for row in rows]
+
+    def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
+        with self._connection() as connection:
+            rows = connection.execute(
+                self.statements.known_facts,
+                (list(delivery_ids), list(ticket_ids)),
+                prepare=True,
+            ).fetchall()
+        recorded: dict[str, RecordedRef] = {}
+        heads: dict[int, RecordedRef] = {}
+        for row in rows:
+            ref = RecordedRef(row["ticket_id"], row["version"], row["position"])
+            if row["delivery_id"] is None:
+                heads[ref.ticket_id] = ref
+            else:
+                recorded[row["delivery_id"]] = ref
+        return KnownFacts(recorded, heads)
+
+    def select_head_events(self, heads: Sequence[tuple[UUID, int]]) -> list[StoredEvent]:
+        if not heads:
+            return []
+        ids, versions = [head[0] for head in heads], [head[1] for head in heads]
+        with self._connection() as connection:
+            rows = connection.execute(self.statements.head_events, (ids, versions)).fetchall()
+        return [
+            StoredEvent(
+                row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"])
+            )
+            for row in rows
+        ]
 
     def find_deliveries(self, delivery_ids: Sequence[str]) -> dict[str, RecordedRef]:
-        if not delivery_ids:
-            return {}
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                SQL(
-                    "SELECT delivery_id, ticket_id, version, position FROM {0} "
-                    "WHERE delivery_id = ANY(%s)"
-                ).format(self.chain_table),
-                (list(delivery_ids),),
-            )
-            return {
-                row["delivery_id"]: RecordedRef(row["ticket_id"], row["version"], row["position"])
-                for row in curs.fetchall()
-            }
-
-    def find_positions(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
-        if not keys:
-            return {}
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                SQL(
-                    "SELECT c.ticket_id, c.version, c.position FROM {0} c "
-                    "JOIN unnest(%s::bigint[], %s::bigint[]) AS k(ticket_id, version) "
-                    "ON c.ticket_id = k.ticket_id AND c.version = k.version"
-                ).format(self.chain_table),
-                ([k[0] for k in keys], [k[1] for k in keys]),
-            )
-            return {(row["ticket_id"], row["version"]): row["position"] for row in curs.fetchall()}
-
-    def head_versions(self, ticket_ids: Sequence[int]) -> dict[int, int]:
-        if not ticket_ids:
-            return {}
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                SQL(
-                    "SELECT ticket_id, MAX(version) AS version FROM {0} "
-                    "WHERE ticket_id = ANY(%s) GROUP BY ticket_id"
-                ).format(self.chain_table),
-                (list(ticket_ids),),
-            )
-            return {row["ticket_id"]: row["version"] for row in curs.fetchall()}
+        return self.known_facts(delivery_ids, []).recorded
 
     def chain_head(self) -> Checkpoint | None:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                SQL("SELECT position, hash FROM {0} ORDER BY position DESC LIMIT 1").format(
-                    self.chain_table
-                )
-            )
-            row = curs.fetchone()
+        with self.datastore.get_connection() as connection:
+            row = connection.execute(self.statements.chain_head).fetchone()
         return Checkpoint(row["position"], row["hash"]) if row else None
 
     def select_links(self, after: int, limit: int) -> list[tuple[int, str]]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                SQL(
-                    "SELECT position, hash FROM {0} WHERE position > %s ORDER BY position LIMIT %s"
-                ).format(self.chain_table),
-                (after, limit),
-            )
-            return [(row["position"], row["hash"]) for row in curs.fetchall()]
+        with self.datastore.get_connection() as connection:
+            rows = connection.execute(self.statements.links_after, (after, limit)).fetchall()
+        return [(row["position"], row["hash"]) for row in rows]
+
+
+def _append_arguments(
+    stored_events: Sequence[StoredEvent], links: LinksByEvent | None
+) -> list[list[Any]]:
+    """One list per column of the append function. Events saved without delivery facts
+    (the library's own test cases do that) are still chained, with no ticket or delivery."""
+    found = [links.get(event_key(event)) if links else None for event in stored_events]
+    return [
+        [event.originator_id for event in stored_events],
+        [event.originator_version for event in stored_events],
+        [event.topic for event in stored_events],
+        [event.state for event in stored_events],
+        [link.ticket_id if link else None for link in found],
+        [link.delivery_id if link else None for link in found],
+    ]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
+from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from service.chain import GENESIS_HASH, Checkpoint
-from service.persistence.links import RecordedRef, link_rows
+from service.persistence.links import KnownFacts, RecordedRef, link_rows
 
 CHAIN_TABLE = "event_chain"
 
@@ -42,42 +45,52 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES (?, ?, ?, ?, ?)", rows)
         return positions
 
-    def find_deliveries(self, delivery_ids: Sequence[str]) -> dict[str, RecordedRef]:
-        if not delivery_ids:
-            return {}
-        marks = ",".join("?" * len(delivery_ids))
+    def batch(self) -> AbstractContextManager[None]:
+        # Connections are local to the process: nothing to save by keeping one.
+        return nullcontext()
+
+    def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
+        # JSON arrays rather than one placeholder per value: a batch of any size is one query.
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 f"SELECT delivery_id, ticket_id, version, position FROM {CHAIN_TABLE} "
-                f"WHERE delivery_id IN ({marks})",
-                list(delivery_ids),
+                "WHERE delivery_id IN (SELECT value FROM json_each(?)) "
+                "UNION ALL "
+                f"SELECT NULL, head.ticket_id, head.version, head.position FROM json_each(?) "
+                f"AS wanted JOIN {CHAIN_TABLE} AS head ON head.ticket_id = wanted.value "
+                f"AND head.version = (SELECT MAX(version) FROM {CHAIN_TABLE} "
+                "WHERE ticket_id = wanted.value)",
+                (_json_array(delivery_ids), _json_array(ticket_ids)),
             )
-            return {row[0]: RecordedRef(row[1], row[2], row[3]) for row in c.fetchall()}
+            rows = c.fetchall()
+        recorded: dict[str, RecordedRef] = {}
+        heads: dict[int, RecordedRef] = {}
+        for delivery_id, ticket_id, version, position in rows:
+            ref = RecordedRef(ticket_id, version, position)
+            if delivery_id is None:
+                heads[ticket_id] = ref
+            else:
+                recorded[delivery_id] = ref
+        return KnownFacts(recorded, heads)
 
-    def find_positions(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
-        found: dict[tuple[int, int], int] = {}
-        with self.datastore.transaction(commit=False) as c:
-            for ticket_id, version in keys:
-                c.execute(
-                    f"SELECT position FROM {CHAIN_TABLE} WHERE ticket_id = ? AND version = ?",
-                    (ticket_id, version),
-                )
-                row = c.fetchone()
-                if row:
-                    found[(ticket_id, version)] = row[0]
-        return found
-
-    def head_versions(self, ticket_ids: Sequence[int]) -> dict[int, int]:
-        if not ticket_ids:
-            return {}
-        marks = ",".join("?" * len(ticket_ids))
+    def select_head_events(self, heads: Sequence[tuple[UUID, int]]) -> list[StoredEvent]:
+        wanted = _json_array([[originator_id.hex, version] for originator_id, version in heads])
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT ticket_id, MAX(version) FROM {CHAIN_TABLE} "
-                f"WHERE ticket_id IN ({marks}) GROUP BY ticket_id",
-                list(ticket_ids),
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                f"FROM json_each(?) AS head JOIN {self.events_table_name} AS e "
+                "ON e.originator_id = json_extract(head.value, '$[0]') "
+                "AND e.originator_version = json_extract(head.value, '$[1]')",
+                (wanted,),
             )
-            return {row[0]: row[1] for row in c.fetchall()}
+            rows = c.fetchall()
+        return [
+            StoredEvent(self.convert_originator_id(originator_id), version, topic, state)
+            for originator_id, version, topic, state in rows
+        ]
+
+    def find_deliveries(self, delivery_ids: Sequence[str]) -> dict[str, RecordedRef]:
+        return self.known_facts(delivery_ids, []).recorded
 
     def chain_head(self) -> Checkpoint | None:
         with self.datastore.transaction(commit=False) as c:
@@ -93,3 +106,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
                 (after, limit),
             )
             return [(row[0], row[1]) for row in c.fetchall()]
+
+
+def _json_array(values: Sequence[object]) -> str:
+    return orjson.dumps(list(values)).decode()
