@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from tests.helpers import Serve, make_settings
@@ -11,3 +14,10 @@ from tests.projections.helpers import TicketApi
 @pytest.fixture
 async def api(serve: Serve, database_url: str) -> TicketApi:
     return TicketApi(await serve(make_settings(database_url)))
+
+
+@pytest.fixture
+def fixture(fixture_bodies: dict[str, bytes]) -> dict[str, Any]:
+    """The real ticket delivery's `data`, for tests to vary."""
+    data: dict[str, Any] = json.loads(fixture_bodies["ticket-408218"])["data"]
+    return data

@@ -120,3 +120,11 @@ def opened(database_url: str) -> Iterator[tuple[TicketAudit, ProjectionStorage]]
     finally:
         storage.close()
         log.close()
+
+
+async def record(api: TicketApi, data: dict[str, Any], timestamp: str) -> int:
+    """Post `data` in an envelope; the position of the event it became."""
+    body = json.dumps({"webhook": "ticket", "data": data, "timestamp": timestamp}).encode()
+    recorded = await api.post_body(body)
+    assert recorded.status == 201
+    return recorded.position

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import pytest
-
-from tests.projections.helpers import TicketApi
+from tests.projections.helpers import TicketApi, record
 
 TICKET_ID = 408218
 FIXTURE_TIME = "2018-04-02T13:57:04.770619"
 QUANTITY = f"/v1/tickets/{TICKET_ID}/quantity"
-
-
-@pytest.fixture
-def fixture(fixture_bodies: dict[str, bytes]) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(fixture_bodies["ticket-408218"])["data"]
-    return data
-
-
-async def record(api: TicketApi, data: dict[str, Any], timestamp: str) -> int:
-    body = json.dumps({"webhook": "ticket", "data": data, "timestamp": timestamp}).encode()
-    recorded = await api.post_body(body)
-    assert recorded.status == 201
-    return recorded.position
 
 
 def without(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import pytest
-
-from tests.projections.helpers import TicketApi
+from tests.projections.helpers import TicketApi, record
 
 TICKET_ID = 408218
 FIXTURE_TIME = "2018-04-02T13:57:04.770619"
 START = "2020-10-10T10:10:00-03:00"
 FINISH = "2020-10-20T10:20:00-03:00"
 LATER_FINISH = "2020-10-30T10:20:00-03:00"
-
-
-@pytest.fixture
-def fixture(fixture_bodies: dict[str, bytes]) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(fixture_bodies["ticket-408218"])["data"]
-    return data
-
-
-async def record(api: TicketApi, data: dict[str, Any], timestamp: str) -> int:
-    body = json.dumps({"webhook": "ticket", "data": data, "timestamp": timestamp}).encode()
-    recorded = await api.post_body(body)
-    assert recorded.status == 201
-    return recorded.position
 
 
 async def with_periods(
