@@ -1,10 +1,16 @@
-"""Projections following the log inside `serve`: status, read-your-writes, live rebuilds."""
+"""Projections following the log for `serve`: status, read-your-writes, live rebuilds.
+
+Either this process applies them (it leads, or stands by for another process that does), or
+it only observes them: the projection worker that `serve` starts applies them and reports
+each step, and this side keeps the answering generation, positions and states from those
+reports.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -30,6 +36,9 @@ STANDBY_POLL_SECONDS = 0.1
 GENERATION_CHECK_SECONDS = 2.0
 
 State = Literal["live", "rebuilding", "failed"]
+
+# What an applying process reports after each step, and an observing one takes in.
+Report = Callable[[str, int, int, State], None]
 
 # A query takes the answering generation, then waits for a reader thread before it runs: a
 # replaced generation stays readable this long after the switch so such queries still finish.
@@ -72,10 +81,16 @@ class LiveProjections:
         storage: ProjectionStorage,
         catalog: Mapping[str, type[TicketProjection]],
         signal: LogSignal,
-        leadership: Leadership,
+        leadership: Leadership | None,
+        report: Report | None = None,
+        delegate_rebuild: Callable[[str], None] | None = None,
     ) -> None:
+        """With `leadership`, this process applies; without, it observes a worker's reports
+        (`observe`) and hands rebuilds to that worker through `delegate_rebuild`."""
         self._log = log
-        self._leadership = leadership
+        self._leadership_or_none = leadership
+        self._report = report
+        self._delegate_rebuild = delegate_rebuild
         self._storage = storage
         self._catalog = catalog
         self._signal = signal
@@ -85,6 +100,7 @@ class LiveProjections:
         )
         self._running: dict[str, _Running] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self._adopting: dict[str, asyncio.Task[None]] = {}
         self._status_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="status")
 
     async def start(self) -> None:
@@ -93,7 +109,17 @@ class LiveProjections:
             projection = await loop.run_in_executor(self._executor, self._open_active, name, cls)
             running = _Running(name, Follower(projection, self._log))
             self._running[name] = running
-            self._keep_following(name, running)
+            if self.applies:
+                self._keep_following(name, running)
+
+    @property
+    def applies(self) -> bool:
+        return self._leadership_or_none is not None
+
+    @property
+    def _leadership(self) -> Leadership:
+        assert self._leadership_or_none is not None, "an observing process never leads"
+        return self._leadership_or_none
 
     def _keep_following(self, name: str, running: _Running) -> None:
         if running.task is None or running.task.done():
@@ -109,6 +135,7 @@ class LiveProjections:
     async def stop(self) -> None:
         tasks = [running.task for running in self._running.values() if running.task]
         tasks.extend(self._retiring)
+        tasks.extend(self._adopting.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -143,15 +170,16 @@ class LiveProjections:
                 continue
             except STORAGE_ERRORS as error:
                 logger.warning("projection waiting for storage: %s", type(error).__name__)
-                running.state = "failed" if running.state == "live" else running.state
+                if running.state == "live":
+                    self._set_state(running, "failed")
                 await wait_round(round_, self._poll * 4)
                 continue
             except Exception:
                 logger.exception("projection %s failed", running.follower.projection.name)
-                running.state = "failed"
+                self._set_state(running, "failed")
                 raise
             if running.state == "failed":
-                running.state = "live"
+                self._set_state(running, "live")
             if applied:
                 self._wake_waiters(running)
             elif running.leading:
@@ -190,10 +218,73 @@ class LiveProjections:
         running.leading = False
         self._wake_waiters(running)
 
-    @staticmethod
-    def _wake_waiters(running: _Running) -> None:
+    def _wake_waiters(self, running: _Running) -> None:
         running.advanced.set()
         running.advanced = asyncio.Event()
+        self._publish(running)
+
+    def _set_state(self, running: _Running, state: State) -> None:
+        if running.state != state:
+            running.state = state
+            self._publish(running)
+
+    def _publish(self, running: _Running) -> None:
+        if self._report is not None:
+            self._report(running.name, running.generation, running.follower.position, running.state)
+
+    def report_all(self) -> None:
+        for running in self._running.values():
+            self._publish(running)
+
+    def observe(self, name: str, generation: int, position: int, state: State) -> None:
+        """Take in an applying process's report of one projection."""
+        running = self._running.get(name)
+        if running is None:
+            return
+        if generation != running.generation:
+            if generation > running.generation and name not in self._adopting:
+                task = asyncio.create_task(
+                    self._adopt(running, generation, position, state), name=f"adopt-{name}"
+                )
+                self._adopting[name] = task
+            return
+        running.state = state
+        if position > running.follower.position:
+            running.follower.position = position
+        self._wake_waiters(running)
+
+    def applier_lost(self) -> None:
+        """The applying process is gone: nothing follows the log until it is back."""
+        for running in self._running.values():
+            running.state = "failed"
+
+    async def _adopt(self, running: _Running, generation: int, position: int, state: State) -> None:
+        """Answer from the generation the worker switched to; close the old one later."""
+        loop = asyncio.get_running_loop()
+        try:
+            projection = await loop.run_in_executor(
+                self._executor,
+                open_projection,
+                self._storage,
+                self._catalog[running.name],
+                generation,
+            )
+        finally:
+            del self._adopting[running.name]
+        old = running.follower.projection
+        running.follower = Follower(projection, self._log)
+        running.follower.position = max(running.follower.position, position)
+        running.state = state
+        self._wake_waiters(running)
+        closing = asyncio.create_task(self._close_later(old), name=f"close-{running.name}")
+        self._retiring.add(closing)
+        closing.add_done_callback(self._retiring.discard)
+
+    async def _close_later(self, old: TicketProjection) -> None:
+        try:
+            await asyncio.sleep(RETIRED_GENERATION_GRACE_SECONDS)
+        finally:
+            old.view.close()
 
     async def wait_for(self, position: int, names: Iterable[str], timeout: float) -> bool:
         """Until each named projection has applied `position`; False on timeout."""
@@ -231,7 +322,12 @@ class LiveProjections:
         running = self._running[name]
         if running.state == "rebuilding":
             return
-        running.state = "rebuilding"
+        if not self.applies:
+            assert self._delegate_rebuild is not None
+            running.state = "rebuilding"
+            self._delegate_rebuild(name)
+            return
+        self._set_state(running, "rebuilding")
         loop = asyncio.get_running_loop()
         try:
             old = running.follower.projection
@@ -241,7 +337,7 @@ class LiveProjections:
             )
             if not leads:
                 logger.warning("another process is already rebuilding %s", name)
-                running.state = "live"
+                self._set_state(running, "live")
                 return
             fresh = await loop.run_in_executor(
                 self._executor, open_projection, self._storage, self._catalog[name], generation
@@ -259,11 +355,11 @@ class LiveProjections:
             )
             running.follower = follower
             running.leading = True
-            running.state = "live"
+            running.state = "live"  # published with the new generation just below
             self._keep_following(name, running)
             self._wake_waiters(running)
         except Exception:
-            running.state = "failed"
+            self._set_state(running, "failed")
             logger.exception("rebuild of %s failed", name)
             # Until a rebuild succeeds, the generation that answers must not fall behind.
             self._keep_following(name, running)

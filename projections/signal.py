@@ -10,10 +10,14 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
+from typing import cast
 
 import psycopg
+from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from service.application import TicketAudit
 from service.settings import DatabaseLocation
 
 logger = logging.getLogger(__name__)
@@ -23,17 +27,24 @@ LISTEN_TIMEOUT_SECONDS = 0.2
 
 
 class LogSignal:
-    """A broadcast: every waiter holding the current round wakes at the next `notify`."""
+    """A broadcast: every waiter holding the current round wakes at the next `notify`, and
+    every subscriber (such as the link to the projection worker) is called."""
 
     def __init__(self) -> None:
         self._round = asyncio.Event()
+        self._subscribers: list[Callable[[], None]] = []
 
     def current(self) -> asyncio.Event:
         return self._round
 
+    def subscribe(self, subscriber: Callable[[], None]) -> None:
+        self._subscribers.append(subscriber)
+
     def notify(self) -> None:
         self._round.set()
         self._round = asyncio.Event()
+        for subscriber in self._subscribers:
+            subscriber()
 
 
 async def wait_round(round_: asyncio.Event, timeout: float) -> None:
@@ -79,3 +90,16 @@ class PostgresListener:
             except psycopg.Error as error:
                 logger.warning("log listener reconnecting after %s", type(error).__name__)
                 self._stopping.wait(1.0)
+
+
+def listen_for_commits(
+    location: DatabaseLocation, log: TicketAudit, signal: LogSignal
+) -> PostgresListener | None:
+    """On PostgreSQL, relay every process's commits to `signal`; None on SQLite."""
+    if location.kind != "postgres":
+        return None
+    # The library notifies on a channel named after its events table.
+    channel = cast(PostgresApplicationRecorder, log.recorder).channel_name
+    listener = PostgresListener(location, channel, signal, asyncio.get_running_loop())
+    listener.start()
+    return listener

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
 
 from aiohttp import web
-from eventsourcing.postgres import PostgresApplicationRecorder
 
 from projections.catalog import CATALOG
 from projections.leadership import open_leadership
-from projections.live import LiveProjections
-from projections.signal import LogSignal, PostgresListener
+from projections.live import LiveProjections, State
+from projections.signal import LogSignal, listen_for_commits
 from projections.storage import ProjectionStorage
+from projections.worker_link import ProjectionWorker
 from service.committer import GroupCommitter
 from service.intake import Intake
 from service.metrics import Metrics
@@ -41,7 +40,9 @@ from service.web.routes import setup_routes
 READER_THREADS = 8
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, projection_worker: bool = False) -> web.Application:
+    """The service. With `projection_worker`, a child process applies the projections (what
+    `serve` runs); without, this process applies them itself."""
     app = web.Application(middlewares=[json_errors], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -56,7 +57,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(event_log)
     app.cleanup_ctx.append(quarantine_store)
     app.cleanup_ctx.append(intake_with_group_commit)
-    app.cleanup_ctx.append(projections_following_the_log)
+    app.cleanup_ctx.append(
+        projections_in_a_worker if projection_worker else projections_following_the_log
+    )
     setup_routes(app)
     return app
 
@@ -111,12 +114,7 @@ async def projections_following_the_log(app: web.Application) -> AsyncIterator[N
     live = LiveProjections(app[LOG], storage, CATALOG, app[LOG_SIGNAL], leadership)
     await live.start()
     app[PROJECTIONS] = live
-    listener = None
-    if location.kind == "postgres":
-        # The library notifies on a channel named after its events table.
-        channel = cast(PostgresApplicationRecorder, app[LOG].recorder).channel_name
-        listener = PostgresListener(location, channel, app[LOG_SIGNAL], loop)
-        listener.start()
+    listener = listen_for_commits(location, app[LOG], app[LOG_SIGNAL])
     yield
     rebuilds: set[asyncio.Task[None]] = app[REBUILDS]
     for task in rebuilds:
@@ -126,4 +124,33 @@ async def projections_following_the_log(app: web.Application) -> AsyncIterator[N
         await loop.run_in_executor(None, listener.stop)
     await live.stop()
     leadership.close()
+    storage.close()
+
+
+async def projections_in_a_worker(app: web.Application) -> AsyncIterator[None]:
+    """The worker applies; this process observes its reports and answers from the tables."""
+    settings = app[SETTINGS]
+    storage = await asyncio.get_running_loop().run_in_executor(
+        None, ProjectionStorage, settings.database
+    )
+
+    # The worker and the observer refer to each other: reports go to the observer, and the
+    # observer hands rebuilds to the worker.
+    def observe(name: str, generation: int, position: int, state: State) -> None:
+        live.observe(name, generation, position, state)
+
+    def lost() -> None:
+        live.applier_lost()
+
+    worker = ProjectionWorker(settings.database_url, on_report=observe, on_lost=lost)
+    live = LiveProjections(
+        app[LOG], storage, CATALOG, app[LOG_SIGNAL], None, delegate_rebuild=worker.rebuild
+    )
+    await live.start()
+    app[PROJECTIONS] = live
+    await worker.start()
+    app[LOG_SIGNAL].subscribe(worker.wake)
+    yield
+    await worker.stop()
+    await live.stop()
     storage.close()

@@ -24,6 +24,15 @@ REQUEST_TIMEOUT_SECONDS = 30
 @contextmanager
 def serving(database_url: str, cwd: Path | None = None, **variables: str) -> Iterator[str]:
     """Run `serve` until the block ends; yield its base URL once `/healthz` answers."""
+    with serving_process(database_url, cwd, **variables) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving_process(
+    database_url: str, cwd: Path | None = None, **variables: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like `serving`, with the process too."""
     port = free_port()
     with TemporaryFile() as output:
         process = subprocess.Popen(
@@ -36,7 +45,7 @@ def serving(database_url: str, cwd: Path | None = None, **variables: str) -> Ite
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_healthy(process, base, output)
-            yield base
+            yield base, process
         finally:
             process.terminate()
             try:

@@ -1,0 +1,107 @@
+"""`serve`'s side of the projection worker: start it, feed it, read its reports, restart it.
+
+The worker is a child process (`projections.worker`). Its reports go to a callback (the
+observing `LiveProjections`); when it exits while `serve` still runs, every projection shows
+"failed" until a new worker reports again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+import orjson
+
+from projections.live import Report
+from projections.worker import DATABASE_VARIABLE
+
+logger = logging.getLogger(__name__)
+
+RESTART_PAUSE_SECONDS = 1.0
+STOP_TIMEOUT_SECONDS = 20.0
+WAKE = b'{"wake":true}\n'
+
+
+class ProjectionWorker:
+    def __init__(self, database_url: str, on_report: Report, on_lost: Callable[[], None]):
+        self._database_url = database_url
+        self._on_report = on_report
+        self._on_lost = on_lost
+        self._process: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.started = asyncio.Event()
+
+    async def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name="projection-worker")
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "projections.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, DATABASE_VARIABLE: self._database_url},
+        )
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            process = self._process = await self._spawn()
+            self.started.set()
+            assert process.stdout is not None
+            async for line in process.stdout:
+                report = orjson.loads(line)
+                self._on_report(
+                    report["name"], report["generation"], report["position"], report["state"]
+                )
+            returncode = await process.wait()
+            if self._stopping:
+                return
+            logger.error("projection worker exited with %s; starting another", returncode)
+            self._on_lost()
+            await asyncio.sleep(RESTART_PAUSE_SECONDS)
+
+    def wake(self) -> None:
+        """Tell the worker the log grew; one pending wake-up is enough for any number."""
+        stdin = self._stdin()
+        if stdin is not None and stdin.transport.get_write_buffer_size() == 0:
+            stdin.write(WAKE)
+
+    def rebuild(self, name: str) -> None:
+        stdin = self._stdin()
+        if stdin is not None:
+            stdin.write(orjson.dumps({"rebuild": name}) + b"\n")
+
+    def _stdin(self) -> asyncio.StreamWriter | None:
+        process = self._process
+        if process is None or process.stdin is None or process.stdin.is_closing():
+            return None
+        return process.stdin
+
+    async def stop(self) -> None:
+        """Close the worker's stdin, which makes it finish its step and stop."""
+        self._stopping = True
+        process = self._process
+        if process is not None and process.returncode is None:
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                    await process.wait()
+            except TimeoutError:
+                logger.warning("projection worker did not stop in time; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
