@@ -240,29 +240,3 @@ async def projections_caught_up(
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"projections did not reach position {position}")
-
-
-LogRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
-
-
-def snapshot_log(log: RawLog) -> LogRows:
-    """Every row of both tables, positions included, to put back after a tampering test."""
-    events = log.execute(
-        "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
-    )
-    links = log.execute("SELECT position, ticket_id, version, delivery_id, hash FROM event_chain")
-    return events, links
-
-
-def restore_log(log: RawLog, rows: LogRows) -> None:
-    events, links = rows
-    log.execute("DELETE FROM stored_events")
-    log.execute("DELETE FROM event_chain")
-    for event in events:
-        log.execute(
-            "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
-            "VALUES (?, ?, ?, ?, ?)",
-            event,
-        )
-    for link in links:
-        log.execute("INSERT INTO event_chain VALUES (?, ?, ?, ?, ?)", link)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 
 from service.chain import ChainRow, Checkpoint, link_hashes, merge_by_position
+from service.domain import ticket_uuid
+from service.persistence.event_codec import recorded_delivery
 
 VERIFY_PAGE_SIZE = 1000
 
@@ -42,35 +45,90 @@ class KnownFacts:
 
 LinksByEvent = Mapping[tuple[UUID, int], DeliveryLink]
 
-LinkRow = tuple[int, int | None, int, str | None, str]
 
+class ChainLayout(Enum):
+    """How the chain table keeps a link. A database keeps the layout it was made with.
 
-def link_rows(
-    previous_hash: str,
-    positions: Sequence[int],
-    stored_events: Sequence[StoredEvent],
-    links: LinksByEvent | None,
-) -> list[LinkRow]:
-    """Rows of the chain table: (position, ticket_id, version, delivery_id, hash).
-
-    Events saved without delivery facts (the library's own test cases do that) are still
-    chained, with no ticket or delivery.
+    COMPACT: `(position, delivery_key, hash)`, the hash in its 32 bytes and the delivery
+    indexed by `delivery_key`, the first 8 bytes of its sha256 as a signed bigint, which
+    only narrows the search: the delivery id a match holds is its stored event's body's.
+    HEX (databases made before COMPACT): `(position, ticket_id, version, delivery_id, hash)`,
+    hashes in hex text, the delivery id unique.
     """
-    rows: list[LinkRow] = []
-    for (position, digest), event in zip(
-        link_hashes(previous_hash, positions, stored_events), stored_events, strict=True
-    ):
-        link = links.get(event_key(event)) if links else None
-        rows.append(
-            (
-                position,
-                link.ticket_id if link else None,
-                event.originator_version,
-                link.delivery_id if link else None,
-                digest,
-            )
-        )
-    return rows
+
+    COMPACT = "compact"
+    HEX = "hex"
+
+    def delivery_keys(self, delivery_ids: Sequence[str]) -> list[int] | list[str]:
+        """What the delivery index is searched by for these deliveries."""
+        if self is ChainLayout.HEX:
+            return list(delivery_ids)
+        return [delivery_key(delivery_id) for delivery_id in delivery_ids]
+
+    def link_rows(
+        self,
+        previous_hash: str,
+        positions: Sequence[int],
+        stored_events: Sequence[StoredEvent],
+        links: LinksByEvent | None,
+    ) -> list[tuple[object, ...]]:
+        """Rows of the chain table in this layout.
+
+        Events saved without delivery facts (the library's own test cases do that) are
+        still chained, with no ticket or delivery.
+        """
+        rows: list[tuple[object, ...]] = []
+        for (position, digest), event in zip(
+            link_hashes(previous_hash, positions, stored_events), stored_events, strict=True
+        ):
+            link = links.get(event_key(event)) if links else None
+            if self is ChainLayout.COMPACT:
+                key = delivery_key(link.delivery_id) if link else None
+                rows.append((position, key, bytes.fromhex(digest)))
+            elif link:
+                rows.append(
+                    (position, link.ticket_id, event.originator_version, link.delivery_id, digest)
+                )
+            else:
+                rows.append((position, None, event.originator_version, None, digest))
+        return rows
+
+
+def delivery_key(delivery_id: str) -> int:
+    """The delivery index's key: a bigint, half the width of the shortest sha256 column."""
+    return int.from_bytes(bytes.fromhex(delivery_id[:16]), "big", signed=True)
+
+
+def stored_hash(value: str | bytes) -> str:
+    """A link hash as the API shows it, hex, from either layout's column."""
+    return value.hex() if isinstance(value, bytes) else value
+
+
+# What `known_facts` reads: (position, originator id, version, state). A row with a state is
+# an event whose delivery may be one of those asked about; without, the head of a ticket.
+FactRow = tuple[int, UUID | str, int, bytes | None]
+
+
+def known_facts_of(
+    rows: Iterable[FactRow], delivery_ids: Sequence[str], ticket_ids: Sequence[int]
+) -> KnownFacts:
+    """Keeps of the candidate events those whose body is one of the deliveries: only that
+    makes the answer exact, whatever the index narrowed the search by."""
+    wanted = set(delivery_ids)
+    tickets = {ticket_uuid(ticket_id): ticket_id for ticket_id in ticket_ids}
+    recorded: dict[str, RecordedRef] = {}
+    heads: dict[int, RecordedRef] = {}
+    for position, originator_id, version, state in rows:
+        if not isinstance(originator_id, UUID):
+            originator_id = UUID(originator_id)
+        if state is None:
+            ticket_id = tickets[originator_id]
+            heads[ticket_id] = RecordedRef(ticket_id, version, position)
+            continue
+        found, ticket_id = recorded_delivery(state)
+        if found in wanted:
+            recorded[found] = RecordedRef(ticket_id, version, position)
+    return KnownFacts(recorded, heads)
 
 
 def event_key(event: StoredEvent) -> tuple[UUID, int]:

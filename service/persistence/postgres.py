@@ -12,20 +12,57 @@ from eventsourcing.persistence import InterfaceError as LibraryInterfaceError
 from eventsourcing.persistence import OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
-from psycopg import Connection
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 
 from service.chain import Checkpoint
-from service.persistence.links import KnownFacts, LinksByEvent, RecordedRef, event_key
-from service.persistence.postgres_statements import statements
+from service.domain import ticket_uuid
+from service.persistence.links import (
+    ChainLayout,
+    KnownFacts,
+    LinksByEvent,
+    RecordedRef,
+    delivery_key,
+    event_key,
+    known_facts_of,
+    stored_hash,
+)
+from service.persistence.postgres_statements import (
+    Statements,
+    layout_of,
+    layout_query,
+    statements,
+)
 
 
 class PostgresChainedRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        self.statements = statements(datastore.schema, events_table_name, datastore.lock_timeout)
-        self.sql_create_statements.extend(self.statements.create)
+        self._statements: Statements | None = None
+        self._layout = ChainLayout.COMPACT
         self._batch = threading.local()
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        super()._create_table(curs)
+        self._found_layout(curs)
+        for statement in self.statements.create:
+            curs.execute(statement, prepare=False)
+
+    @property
+    def statements(self) -> Statements:
+        if self._statements is None:
+            with self.datastore.transaction(commit=False) as curs:
+                self._found_layout(curs)
+        assert self._statements is not None
+        return self._statements
+
+    def _found_layout(self, curs: Cursor[DictRow]) -> None:
+        """A chain table made before the compact layout keeps its own (see `ChainLayout`)."""
+        row = curs.execute(layout_query(self.datastore.schema)).fetchone()
+        self._layout = layout_of(row["data_type"] if row else None)
+        self._statements = statements(
+            self.datastore.schema, self.events_table_name, self.datastore.lock_timeout, self._layout
+        )
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -57,27 +94,33 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         with self._connection() as connection:
             rows = connection.execute(
                 self.statements.append,
-                _append_arguments(stored_events, kwargs.get("links")),
+                _append_arguments(stored_events, kwargs.get("links"), self._layout),
                 prepare=True,
             ).fetchall()
         return [row["position"] for row in rows]
 
     def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
+        wanted_tickets = [ticket_uuid(ticket_id) for ticket_id in ticket_ids]
+        known_facts = self.statements.known_facts
         with self._connection() as connection:
             rows = connection.execute(
-                self.statements.known_facts,
-                (list(delivery_ids), list(ticket_ids)),
+                known_facts,
+                (self._layout.delivery_keys(delivery_ids), wanted_tickets),
                 prepare=True,
             ).fetchall()
-        recorded: dict[str, RecordedRef] = {}
-        heads: dict[int, RecordedRef] = {}
-        for row in rows:
-            ref = RecordedRef(row["ticket_id"], row["version"], row["position"])
-            if row["delivery_id"] is None:
-                heads[ref.ticket_id] = ref
-            else:
-                recorded[row["delivery_id"]] = ref
-        return KnownFacts(recorded, heads)
+        return known_facts_of(
+            (
+                (
+                    row["notification_id"],
+                    row["originator_id"],
+                    row["originator_version"],
+                    None if row["state"] is None else bytes(row["state"]),
+                )
+                for row in rows
+            ),
+            delivery_ids,
+            ticket_ids,
+        )
 
     def select_head_events(self, heads: Sequence[tuple[UUID, int]]) -> list[StoredEvent]:
         if not heads:
@@ -98,25 +141,27 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
     def chain_head(self) -> Checkpoint | None:
         with self.datastore.get_connection() as connection:
             row = connection.execute(self.statements.chain_head).fetchone()
-        return Checkpoint(row["position"], row["hash"]) if row else None
+        return Checkpoint(row["position"], stored_hash(row["hash"])) if row else None
 
     def select_links(self, after: int, limit: int) -> list[tuple[int, str]]:
         with self.datastore.get_connection() as connection:
             rows = connection.execute(self.statements.links_after, (after, limit)).fetchall()
-        return [(row["position"], row["hash"]) for row in rows]
+        return [(row["position"], stored_hash(row["hash"])) for row in rows]
 
 
 def _append_arguments(
-    stored_events: Sequence[StoredEvent], links: LinksByEvent | None
+    stored_events: Sequence[StoredEvent], links: LinksByEvent | None, layout: ChainLayout
 ) -> list[list[Any]]:
     """One list per column of the append function. Events saved without delivery facts
     (the library's own test cases do that) are still chained, with no ticket or delivery."""
     found = [links.get(event_key(event)) if links else None for event in stored_events]
-    return [
+    delivery_ids = [link.delivery_id if link else None for link in found]
+    events: list[list[Any]] = [
         [event.originator_id for event in stored_events],
         [event.originator_version for event in stored_events],
         [event.topic for event in stored_events],
         [event.state for event in stored_events],
-        [link.ticket_id if link else None for link in found],
-        [link.delivery_id if link else None for link in found],
     ]
+    if layout is ChainLayout.HEX:
+        return [*events, [link.ticket_id if link else None for link in found], delivery_ids]
+    return [*events, [None if d is None else delivery_key(d) for d in delivery_ids]]

@@ -12,24 +12,43 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from service.chain import GENESIS_HASH, Checkpoint
-from service.persistence.links import KnownFacts, RecordedRef, link_rows
+from service.domain import ticket_uuid
+from service.persistence.links import (
+    ChainLayout,
+    KnownFacts,
+    RecordedRef,
+    known_facts_of,
+    stored_hash,
+)
 
 CHAIN_TABLE = "event_chain"
+# A chain table made before the compact layout has no `delivery_key` column.
+_CREATE_COMPACT = [
+    f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
+    "position INTEGER PRIMARY KEY, delivery_key INTEGER, hash BLOB NOT NULL)",
+    f"CREATE INDEX IF NOT EXISTS {CHAIN_TABLE}_delivery_key ON {CHAIN_TABLE} (delivery_key)",
+]
+_DELIVERY_COLUMN = {ChainLayout.COMPACT: "delivery_key", ChainLayout.HEX: "delivery_id"}
 
 
 class SQLiteChainedRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
+        self._layout: ChainLayout | None = None
 
-    def construct_create_table_statements(self) -> list[str]:
-        return [
-            *super().construct_create_table_statements(),
-            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
-            "position INTEGER PRIMARY KEY, ticket_id INTEGER, version INTEGER NOT NULL, "
-            "delivery_id TEXT UNIQUE, hash TEXT NOT NULL)",
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {CHAIN_TABLE}_ticket_version "
-            f"ON {CHAIN_TABLE} (ticket_id, version) WHERE ticket_id IS NOT NULL",
-        ]
+    def _create_table(self, c: SQLiteCursor) -> None:
+        super()._create_table(c)
+        self._layout = _layout_of(c)
+        if self._layout is ChainLayout.COMPACT:
+            for statement in _CREATE_COMPACT:
+                c.execute(statement)
+
+    @property
+    def layout(self) -> ChainLayout:
+        if self._layout is None:
+            with self.datastore.transaction(commit=False) as c:
+                self._layout = _layout_of(c)
+        return self._layout
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -39,10 +58,14 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         # The write lock is held from the first insert on, so the head read here is current.
         c.execute(f"SELECT hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
         head = c.fetchone()
-        rows = link_rows(
-            head[0] if head else GENESIS_HASH, positions, stored_events, kwargs.get("links")
+        rows = self.layout.link_rows(
+            stored_hash(head[0]) if head else GENESIS_HASH,
+            positions,
+            stored_events,
+            kwargs.get("links"),
         )
-        c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES (?, ?, ?, ?, ?)", rows)
+        marks = ", ".join("?" * len(rows[0])) if rows else ""
+        c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES ({marks})", rows)
         return positions
 
     def batch(self) -> AbstractContextManager[None]:
@@ -51,27 +74,26 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
 
     def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
         # JSON arrays rather than one placeholder per value: a batch of any size is one query.
+        # The heads come from the events table's own key (stream, version).
+        events = self.events_table_name
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT delivery_id, ticket_id, version, position FROM {CHAIN_TABLE} "
-                "WHERE delivery_id IN (SELECT value FROM json_each(?)) "
+                f"SELECT e.rowid, e.originator_id, e.originator_version, e.state "
+                f"FROM {CHAIN_TABLE} AS link JOIN {events} AS e ON e.rowid = link.position "
+                f"WHERE link.{_DELIVERY_COLUMN[self.layout]} IN (SELECT value FROM json_each(?)) "
                 "UNION ALL "
-                f"SELECT NULL, head.ticket_id, head.version, head.position FROM json_each(?) "
-                f"AS wanted JOIN {CHAIN_TABLE} AS head ON head.ticket_id = wanted.value "
-                f"AND head.version = (SELECT MAX(version) FROM {CHAIN_TABLE} "
-                "WHERE ticket_id = wanted.value)",
-                (_json_array(delivery_ids), _json_array(ticket_ids)),
+                "SELECT head.rowid, head.originator_id, head.originator_version, NULL "
+                f"FROM json_each(?) AS wanted JOIN {events} AS head "
+                "ON head.originator_id = wanted.value AND head.originator_version = "
+                f"(SELECT MAX(originator_version) FROM {events} "
+                "WHERE originator_id = wanted.value)",
+                (
+                    _json_array(self.layout.delivery_keys(delivery_ids)),
+                    _json_array([ticket_uuid(ticket_id).hex for ticket_id in ticket_ids]),
+                ),
             )
             rows = c.fetchall()
-        recorded: dict[str, RecordedRef] = {}
-        heads: dict[int, RecordedRef] = {}
-        for delivery_id, ticket_id, version, position in rows:
-            ref = RecordedRef(ticket_id, version, position)
-            if delivery_id is None:
-                heads[ticket_id] = ref
-            else:
-                recorded[delivery_id] = ref
-        return KnownFacts(recorded, heads)
+        return known_facts_of(rows, delivery_ids, ticket_ids)
 
     def select_head_events(self, heads: Sequence[tuple[UUID, int]]) -> list[StoredEvent]:
         wanted = _json_array([[originator_id.hex, version] for originator_id, version in heads])
@@ -96,7 +118,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT position, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
             row = c.fetchone()
-        return Checkpoint(row[0], row[1]) if row else None
+        return Checkpoint(row[0], stored_hash(row[1])) if row else None
 
     def select_links(self, after: int, limit: int) -> list[tuple[int, str]]:
         with self.datastore.transaction(commit=False) as c:
@@ -105,7 +127,14 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
                 "ORDER BY position LIMIT ?",
                 (after, limit),
             )
-            return [(row[0], row[1]) for row in c.fetchall()]
+            return [(row[0], stored_hash(row[1])) for row in c.fetchall()]
+
+
+def _layout_of(c: SQLiteCursor) -> ChainLayout:
+    """The layout of the chain table, COMPACT when there is none yet."""
+    c.execute(f"SELECT name FROM pragma_table_info('{CHAIN_TABLE}')")
+    columns = {row[0] for row in c.fetchall()}
+    return ChainLayout.HEX if "delivery_id" in columns else ChainLayout.COMPACT
 
 
 def _json_array(values: Sequence[object]) -> str:

@@ -23,6 +23,7 @@ from service.chain import (
     merge_by_position,
     verify,
 )
+from service.persistence.deflate_dictionaries import FORMAT_3
 from tests.helpers import (
     Client,
     RawLog,
@@ -33,9 +34,7 @@ from tests.helpers import (
     post,
     projections_caught_up,
     raw_log,
-    restore_log,
     run_cli,
-    snapshot_log,
 )
 
 # Three tickets, two of them changed once: positions 1 to 5.
@@ -86,10 +85,39 @@ async def assert_broken_at(client: Client, database_url: str, position: int, cas
 
 def forged(state: bytes) -> bytes:
     """The same event with one figure changed, still readable: what a forger would write."""
-    text = zlib.decompress(state)
+    # Format 3: its byte, the data hash, then the body deflated with the format's dictionary.
+    assert state[0] == 3
+    head, deflated = state[:33], state[33:]
+    text = zlib.decompressobj(-15, zdict=FORMAT_3).decompress(deflated)
     edited = text.replace(b'"quantity":2', b'"quantity":7')
     assert edited != text
-    return zlib.compress(edited)
+    deflater = zlib.compressobj(wbits=-15, zdict=FORMAT_3)
+    return head + deflater.compress(edited) + deflater.flush()
+
+
+LogRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def snapshot_log(log: RawLog) -> LogRows:
+    """Every row of both tables, positions included, to put back after a tampering test."""
+    events = log.execute(
+        "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
+    )
+    return events, log.execute("SELECT * FROM event_chain")
+
+
+def restore_log(log: RawLog, rows: LogRows) -> None:
+    events, links = rows
+    log.execute("DELETE FROM stored_events")
+    log.execute("DELETE FROM event_chain")
+    for event in events:
+        log.execute(
+            "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+            "VALUES (?, ?, ?, ?, ?)",
+            event,
+        )
+    for link in links:
+        log.execute(f"INSERT INTO event_chain VALUES ({', '.join('?' * len(link))})", link)
 
 
 def change_an_event(log: RawLog) -> int:
@@ -196,7 +224,7 @@ async def test_a_rewritten_log_is_found_against_a_checkpoint(
     # A forger with write access edits the last event and recomputes its link.
     with raw_log(database_url) as log:
         log.set_state(5, forged(log.state(5)))
-        ((previous_hash,),) = log.execute("SELECT hash FROM event_chain WHERE position = 4")
+        ((previous_link,),) = log.execute("SELECT hash FROM event_chain WHERE position = 4")
         ((originator_id, version, topic, state),) = log.execute(
             "SELECT originator_id, originator_version, topic, state FROM stored_events "
             "WHERE rowid = 5"
@@ -204,7 +232,7 @@ async def test_a_rewritten_log_is_found_against_a_checkpoint(
         event = StoredEvent(UUID(str(originator_id)), version, topic, bytes(state))
         log.execute(
             "UPDATE event_chain SET hash = ? WHERE position = 5",
-            (link_hash(previous_hash, 5, event),),
+            (bytes.fromhex(link_hash(bytes(previous_link).hex(), 5, event)),),
         )
 
     plain = await get_json(recorded.client, "/v1/audit/verify")
