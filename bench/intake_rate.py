@@ -1,15 +1,30 @@
 """HTTP intake: the service and the naive receiver under the same load, on the same kind of
-database, each on a fresh one, alternating run by run so that noise hits both alike."""
+database, each on a fresh one, alternating run by run so that noise hits both alike.
+
+The service's projections are applied by its worker at a lower priority, so after a burst
+they may lag: each service run also records the lag when the load ended and how long the
+read models took to catch up, and the naive receiver's run starts only once they have (a
+worker still catching up would take CPU from it).
+"""
 
 from __future__ import annotations
 
+import statistics
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from bench.databases import Backends, Kind, fresh_database
 from bench.deliveries import IndexRange
 from bench.load import LoadBounds, LoadResult, median_of
 from bench.processes import naive_receiver, run_load, service
+
+# Bounds the wait for the read models after a burst; far beyond any lag seen.
+CATCH_UP_LIMIT_SECONDS = 600.0
+CATCH_UP_POLL_SECONDS = 0.05
 
 
 def post_load(base_url: str, first_index: int, pool: int, bounds: LoadBounds) -> LoadResult:
@@ -29,13 +44,41 @@ def intake_side_by_side(
         indices = IndexRange()
         service_runs: list[LoadResult] = []
         naive_runs: list[LoadResult] = []
+        catch_ups: list[dict[str, float]] = []
         for _ in range(runs):
             # Both get the very same deliveries; each run's are new to the service's log.
             first = indices.take(bounds.requests)
             service_runs.append(post_load(service_url, first, pool, bounds))
+            catch_ups.append(projections_catch_up(service_url))
             naive_runs.append(post_load(naive_url, first, pool, bounds))
     ours, naive = median_of(service_runs), median_of(naive_runs)
+    ours["projections"] = {
+        "lag_at_end_events": statistics.median(c["lag_at_end_events"] for c in catch_ups),
+        "caught_up_after_s": statistics.median(c["caught_up_after_s"] for c in catch_ups),
+        "runs": catch_ups,
+    }
     return {"service": ours, "naive": naive, "ratio": ratios(ours, naive)}
+
+
+def projection_lags(base_url: str) -> list[int]:
+    with urllib.request.urlopen(f"{base_url}/v1/projections", timeout=30) as answer:  # noqa: S310
+        return [int(projection["lag"]) for projection in orjson.loads(answer.read())]
+
+
+def projections_catch_up(base_url: str) -> dict[str, float]:
+    """The largest projection lag right after a load, and the seconds until none lags."""
+    started = time.perf_counter()
+    lag_at_end = max(projection_lags(base_url))
+    lags = [lag_at_end]
+    while max(lags) > 0:
+        if time.perf_counter() - started > CATCH_UP_LIMIT_SECONDS:
+            raise RuntimeError(f"projections still lag {lags} after {CATCH_UP_LIMIT_SECONDS} s")
+        time.sleep(CATCH_UP_POLL_SECONDS)
+        lags = projection_lags(base_url)
+    return {
+        "lag_at_end_events": lag_at_end,
+        "caught_up_after_s": round(time.perf_counter() - started, 3),
+    }
 
 
 def ratios(ours: dict[str, Any], naive: dict[str, Any]) -> dict[str, float | None]:

@@ -77,11 +77,14 @@ def table(header: list[str], rows: list[list[object]]) -> str:
 def intake_table(backends: Results) -> str:
     header = ["backend", "service req/s", "naive req/s", "ratio"]
     header += ["service p50 / p99 ms", "naive p50 / p99 ms", "p99 ratio"]
+    header += ["read models' lag at the end, events", "caught up after, s"]
     rows: list[list[object]] = []
     for kind, measured in backends.items():
         ours, naive, ratio = (measured["intake"][key] for key in ("service", "naive", "ratio"))
         rows.append([NAMES[kind], ours["requests_per_s"], naive["requests_per_s"]])
         rows[-1] += [ratio["requests_per_s"], _latencies(ours), _latencies(naive), ratio["p99_ms"]]
+        catch_up = ours.get("projections", {})
+        rows[-1] += [catch_up.get("lag_at_end_events", "-"), catch_up.get("caught_up_after_s", "-")]
     return table(header, rows)
 
 
