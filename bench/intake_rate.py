@@ -17,10 +17,11 @@ from typing import Any
 
 import orjson
 
+from bench import cpu
 from bench.databases import Backends, Kind, fresh_database
 from bench.deliveries import IndexRange
 from bench.load import LoadBounds, LoadResult, median_of
-from bench.processes import naive_receiver, run_load, service
+from bench.processes import naive_receiver, run_load, service_process
 
 # Bounds the wait for the read models after a burst; far beyond any lag seen.
 CATCH_UP_LIMIT_SECONDS = 600.0
@@ -38,26 +39,52 @@ def intake_side_by_side(
     with (
         fresh_database(backends, kind, "intake") as service_db,
         fresh_database(backends, kind, "naive") as naive_db,
-        service(service_db.url, log_dir) as service_url,
-        naive_receiver(naive_db.url, log_dir) as naive_url,
+        service_process(service_db.url, log_dir) as ours_server,
+        naive_receiver(naive_db.url, log_dir) as naive_server,
     ):
         indices = IndexRange()
         service_runs: list[LoadResult] = []
         naive_runs: list[LoadResult] = []
         catch_ups: list[dict[str, float]] = []
+        service_cpu: list[dict[str, float]] = []
+        naive_cpu: list[dict[str, float]] = []
         for _ in range(runs):
             # Both get the very same deliveries; each run's are new to the service's log.
             first = indices.take(bounds.requests)
-            service_runs.append(post_load(service_url, first, pool, bounds))
-            catch_ups.append(projections_catch_up(service_url))
-            naive_runs.append(post_load(naive_url, first, pool, bounds))
+            before = cpu.sample(ours_server.pid)
+            service_runs.append(post_load(ours_server.url, first, pool, bounds))
+            catch_ups.append(projections_catch_up(ours_server.url))
+            # The service's CPU includes its worker bringing the read models up to date.
+            service_cpu.append(
+                per_delivery(cpu.sample(ours_server.pid).minus(before), service_runs[-1])
+            )
+            before = cpu.sample(naive_server.pid)
+            naive_runs.append(post_load(naive_server.url, first, pool, bounds))
+            naive_cpu.append(
+                per_delivery(cpu.sample(naive_server.pid).minus(before), naive_runs[-1])
+            )
     ours, naive = median_of(service_runs), median_of(naive_runs)
     ours["projections"] = {
         "lag_at_end_events": statistics.median(c["lag_at_end_events"] for c in catch_ups),
         "caught_up_after_s": statistics.median(c["caught_up_after_s"] for c in catch_ups),
         "runs": catch_ups,
     }
+    ours["cpu_us_per_delivery"] = median_cpu(service_cpu)
+    naive["cpu_us_per_delivery"] = median_cpu(naive_cpu)
     return {"service": ours, "naive": naive, "ratio": ratios(ours, naive)}
+
+
+def per_delivery(spent: cpu.CpuSample, run: LoadResult) -> dict[str, float]:
+    """Microseconds of CPU per delivery answered 2xx: the server, PostgreSQL, and both."""
+    count = max(run.ok, 1)
+    server, postgres = round(spent.server_s * 1e6 / count), round(spent.postgres_s * 1e6 / count)
+    return {"server": server, "postgres": postgres, "total": server + postgres}
+
+
+def median_cpu(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {
+        key: statistics.median(run[key] for run in runs) for key in ("server", "postgres", "total")
+    }
 
 
 def projection_lags(base_url: str) -> list[int]:
@@ -86,4 +113,10 @@ def ratios(ours: dict[str, Any], naive: dict[str, Any]) -> dict[str, float | Non
     return {
         key: round(ours[key] / naive[key], 3) if naive[key] else None
         for key in ("requests_per_s", "p50_ms", "p99_ms")
+    } | {
+        "cpu_per_delivery": round(
+            ours["cpu_us_per_delivery"]["total"] / naive["cpu_us_per_delivery"]["total"], 3
+        )
+        if naive["cpu_us_per_delivery"]["total"]
+        else None
     }

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -44,10 +45,16 @@ def clean_environment(**settings: str) -> dict[str, str]:
     return {**env, **settings}
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
 @contextmanager
 def running_server(
     argv: Sequence[str], env: dict[str, str], base_url: str, log_path: Path
-) -> Iterator[str]:
+) -> Iterator[Server]:
     """Start `argv` (listening at `base_url`), yield once healthy, stop it on the way out."""
     with log_path.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 (our own interpreter and modules)
@@ -55,7 +62,7 @@ def running_server(
         )
     try:
         wait_until_healthy(base_url, process, log_path)
-        yield base_url
+        yield Server(base_url, process.pid)
     finally:
         process.terminate()
         try:
@@ -68,6 +75,12 @@ def running_server(
 @contextmanager
 def service(database_url: str, log_dir: Path) -> Iterator[str]:
     """`ticket-audit serve` on a free port; yields its base URL once `/healthz` answers."""
+    with service_process(database_url, log_dir) as server:
+        yield server.url
+
+
+@contextmanager
+def service_process(database_url: str, log_dir: Path) -> Iterator[Server]:
     port = free_port()
     env = clean_environment(
         TICKET_AUDIT_DATABASE_URL=database_url,
@@ -75,18 +88,20 @@ def service(database_url: str, log_dir: Path) -> Iterator[str]:
         TICKET_AUDIT_PORT=str(port),
     )
     argv = [sys.executable, "-m", "service.cli", "serve"]
-    with running_server(argv, env, f"http://{HOST}:{port}", log_dir / f"serve-{port}.log") as url:
-        yield url
+    with running_server(
+        argv, env, f"http://{HOST}:{port}", log_dir / f"serve-{port}.log"
+    ) as server:
+        yield server
 
 
 @contextmanager
-def naive_receiver(database_url: str, log_dir: Path) -> Iterator[str]:
+def naive_receiver(database_url: str, log_dir: Path) -> Iterator[Server]:
     port = free_port()
     argv = [sys.executable, "-m", "bench.naive_receiver"]
     argv += ["--database-url", database_url, "--port", str(port)]
     log = log_dir / f"naive-{port}.log"
-    with running_server(argv, clean_environment(), f"http://{HOST}:{port}", log) as url:
-        yield url
+    with running_server(argv, clean_environment(), f"http://{HOST}:{port}", log) as server:
+        yield server
 
 
 def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:

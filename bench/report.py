@@ -59,6 +59,10 @@ def render(results: Results, json_path: str) -> str:
     ]
     sections = [
         ("Intake over HTTP: fresh log, service vs naive receiver", intake_table(backends)),
+        (
+            "Intake: CPU per delivery, µs (server process with its children, and PostgreSQL)",
+            intake_cpu_table(backends),
+        ),
         ("Appends through the library (no HTTP), events/s", append_table(backends)),
         (f"Rebuild of every projection at {events} events", rebuild_table(largest)),
         (f"Queries at {events} events, p50 / p99 ms", query_table(largest)),
@@ -85,6 +89,26 @@ def intake_table(backends: Results) -> str:
         rows[-1] += [ratio["requests_per_s"], _latencies(ours), _latencies(naive), ratio["p99_ms"]]
         catch_up = ours.get("projections", {})
         rows[-1] += [catch_up.get("lag_at_end_events", "-"), catch_up.get("caught_up_after_s", "-")]
+    return table(header, rows)
+
+
+def intake_cpu_table(backends: Results) -> str:
+    header = [
+        "backend",
+        "service: server / PostgreSQL / total",
+        "naive: server / PostgreSQL / total",
+    ]
+    header += ["total ratio"]
+    rows: list[list[object]] = []
+    for kind, measured in backends.items():
+        intake = measured["intake"]
+        sides = [intake[side].get("cpu_us_per_delivery") for side in ("service", "naive")]
+        if not all(sides):
+            continue
+        cells = [
+            " / ".join(str(side[key]) for key in ("server", "postgres", "total")) for side in sides
+        ]
+        rows.append([NAMES[kind], *cells, intake["ratio"].get("cpu_per_delivery")])
     return table(header, rows)
 
 

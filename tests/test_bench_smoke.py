@@ -59,7 +59,16 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
         assert run["statuses"] == {"201": run["requests"]}
         assert run["ok"] > 0
         assert measured["intake"][side]["requests_per_s"] > 0
-    assert set(measured["intake"]["ratio"]) == {"requests_per_s", "p50_ms", "p99_ms"}
+    ratio_keys = {"requests_per_s", "p50_ms", "p99_ms", "cpu_per_delivery"}
+    assert set(measured["intake"]["ratio"]) == ratio_keys
+    for side in ("service", "naive"):
+        spent = measured["intake"][side]["cpu_us_per_delivery"]
+        assert spent["server"] > 0
+        assert spent["total"] == spent["server"] + spent["postgres"]
+    # The read models caught up after the burst, and the wait was measured.
+    catch_up = measured["intake"]["service"]["projections"]
+    assert catch_up["caught_up_after_s"] >= 0
+    assert catch_up["runs"] and all(run["lag_at_end_events"] >= 0 for run in catch_up["runs"])
     assert [run["per_call"] for run in measured["append"]["runs"]] == [1, 100]
     assert all(run["events"] > 0 for run in measured["append"]["runs"])
 
