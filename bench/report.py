@@ -128,7 +128,7 @@ def rebuild_table(largest: Results) -> str:
         scan = rebuild["scan"]["events_per_s"]
         every = [
             *rebuild["projections"].items(),
-            ("all, one after another", rebuild["all_projections"]),
+            ("all in one pass", rebuild["all_projections"]),
         ]
         for projection, figures in every:
             share = round(figures["events_per_s"] / scan, 3) if scan else "n/a"

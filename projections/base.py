@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -12,6 +12,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
+from projections import jsonio
 from projections.store import Cursor, ProjectionStore
 from service.domain import TicketChanged
 
@@ -26,7 +27,12 @@ def epoch_micros(moment: datetime) -> int:
 
 @dataclass(frozen=True, slots=True)
 class LoggedChange:
-    """A TicketChanged with its place in the log, without the raw body projections never need."""
+    """A TicketChanged with its place in the log, without the raw body projections never need.
+
+    One decoded batch is handed to every projection that follows the log in a process, so
+    the values several of them write are derived once here rather than by each of them.
+    Treat `data` as read-only: the projections share it.
+    """
 
     position: int
     ticket_id: int
@@ -35,6 +41,28 @@ class LoggedChange:
     source_time: datetime
     received_at: datetime
     data: dict[str, Any]
+    source_us: int = field(init=False)
+    received_us: int = field(init=False)
+    source_iso: str = field(init=False)
+    received_iso: str = field(init=False)
+    _snapshot_json: str | None = field(init=False, default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        derive = object.__setattr__  # the dataclass is frozen for everyone else
+        derive(self, "source_us", epoch_micros(self.source_time))
+        derive(self, "received_us", epoch_micros(self.received_at))
+        derive(self, "source_iso", self.source_time.isoformat())
+        derive(self, "received_iso", self.received_at.isoformat())
+
+    @property
+    def snapshot_json(self) -> str:
+        """`data` as JSON text, made once for all the projections that keep it."""
+        text = self._snapshot_json
+        if text is None:
+            text = jsonio.dump(self.data)
+            # Threads racing here make equal text; whichever is kept does.
+            object.__setattr__(self, "_snapshot_json", text)
+        return text
 
     @classmethod
     def of(cls, event: TicketChanged, position: int) -> LoggedChange:
@@ -47,14 +75,6 @@ class LoggedChange:
             received_at=event.timestamp,
             data=event.data,
         )
-
-    @property
-    def source_us(self) -> int:
-        return epoch_micros(self.source_time)
-
-    @property
-    def received_us(self) -> int:
-        return epoch_micros(self.received_at)
 
 
 TICKET_CHANGED_TOPIC = get_topic(TicketChanged)

@@ -2,42 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
-from projections.base import TICKET_CHANGED_TOPIC, LoggedChange, TicketProjection
+from projections.base import TicketProjection
+from projections.log_reader import DecodedBatch, LogReader, read_batch, shared_reader
 from service.application import TicketAudit
-from service.domain import TicketChanged
 
 BATCH_SIZE = 1000
 
 
 class Follower:
+    """Applies the log to one projection. Followers of one log share its decoded batches
+    through `reader` (by default the process's reader of that log)."""
+
     def __init__(
-        self, projection: TicketProjection, log: TicketAudit, batch_size: int = BATCH_SIZE
+        self,
+        projection: TicketProjection,
+        log: TicketAudit,
+        batch_size: int = BATCH_SIZE,
+        reader: LogReader | None = None,
     ) -> None:
         self.projection = projection
-        self._log = log
+        self._reader = reader or shared_reader(log)
         self._batch_size = batch_size
         self.position = projection.view.tracked_position()
 
     def step(self) -> int:
         """Apply the next batch; the number of log events it covered (0: caught up)."""
-        notifications = self._log.recorder.select_notifications(
-            start=self.position, limit=self._batch_size, inclusive_of_start=False
-        )
-        if not notifications:
+        batch = self._reader.batch_after(self.position, self._batch_size)
+        if batch is None:
             return 0
-        changes = []
-        for notification in notifications:
-            if notification.topic != TICKET_CHANGED_TOPIC:
-                continue
-            event = self._log.mapper.to_domain_event(notification)
-            assert isinstance(event, TicketChanged)
-            changes.append(LoggedChange.of(event, notification.id))
-        last = notifications[-1].id
-        self.projection.process_batch(changes, last)
-        self.position = last
-        return len(notifications)
+        self.apply(batch)
+        return batch.count
+
+    def apply(self, batch: DecodedBatch) -> None:
+        """Apply what of `batch` lies beyond this follower's position, tracking its end."""
+        if batch.last_position <= self.position:
+            return
+        changes = batch.changes
+        if batch.after < self.position:
+            changes = [change for change in changes if change.position > self.position]
+        self.projection.process_batch(changes, batch.last_position)
+        self.position = batch.last_position
 
     def refresh(self) -> int:
         """While another process applies: adopt its tracked position; how far it moved."""
@@ -53,6 +60,34 @@ class Follower:
             total += applied
             on_batch(applied)
         return total
+
+
+def catch_up_together(
+    followers: Sequence[Follower],
+    log: TicketAudit,
+    on_batch: Callable[[int], None] = lambda count: None,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """Bring every follower to the log's head in one pass over the log; events read.
+
+    Each batch is decoded once and handed to every follower, each applying it in its own
+    transaction on a thread of its own, while the next batch is read and decoded: the
+    database works on one batch while Python decodes the next. Followers ahead of the others
+    skip what they have applied already.
+    """
+    recorder, mapper = log.recorder, log.mapper
+    position = min(follower.position for follower in followers)
+    total = 0
+    with ThreadPoolExecutor(len(followers) + 1, thread_name_prefix="rebuild") as pool:
+        upcoming = pool.submit(read_batch, recorder, mapper, position, batch_size)
+        while (batch := upcoming.result()) is not None:
+            upcoming = pool.submit(read_batch, recorder, mapper, batch.last_position, batch_size)
+            applying = [pool.submit(follower.apply, batch) for follower in followers]
+            for done in applying:
+                done.result()
+            total += batch.count
+            on_batch(batch.count)
+    return total
 
 
 def log_head(log: TicketAudit) -> int:

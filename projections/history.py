@@ -19,7 +19,7 @@ The projection keeps its own copy of every snapshot: it never reads another proj
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -29,6 +29,45 @@ from projections.changes import Change, diff
 from projections.store import Cursor
 
 _NEIGHBOUR_COLUMNS = "version, position, event_id, source_us, source_iso, received_iso, snapshot"
+# Neighbours are found by primary key after an index probe for the version wanted, so a
+# growing table is never scanned whole.
+_LATEST = (
+    "v.version = (SELECT w.version FROM {versions} w WHERE w.ticket_id = b.ticket_id "
+    "ORDER BY w.source_us DESC, w.position DESC LIMIT 1)"
+)
+_PREDECESSOR = (
+    "v.version = (SELECT w.version FROM {versions} w WHERE w.ticket_id = b.ticket_id "
+    "AND w.source_us <= b.earliest ORDER BY w.source_us DESC, w.position DESC LIMIT 1)"
+)
+_SUCCESSORS = "v.source_us > b.earliest"
+_VERSIONS_COLUMNS = (
+    "ticket_id",
+    "version",
+    "position",
+    "event_id",
+    "source_us",
+    "source_iso",
+    "received_us",
+    "received_iso",
+    "late",
+    "created",
+    "changes",
+    "snapshot",
+)
+_FEED_COLUMNS = (
+    "position",
+    "seq",
+    "ticket_id",
+    "event_id",
+    "version",
+    "source_us",
+    "source_iso",
+    "received_iso",
+    "path",
+    "op",
+    "old_value",
+    "new_value",
+)
 
 
 class HistoryProjection(TicketProjection):
@@ -71,6 +110,7 @@ class HistoryProjection(TicketProjection):
                 created=predecessor is None,
                 changes=diff(predecessor.data(), change.data) if predecessor else [],
                 received_us=change.received_us,
+                snapshot_json=change.snapshot_json,
             )
             timeline.insert(at, version)
             added[(change.ticket_id, change.version)] = version
@@ -92,67 +132,74 @@ class HistoryProjection(TicketProjection):
         for change in changes:
             known = earliest.get(change.ticket_id)
             earliest[change.ticket_id] = min(change.source_us, known or change.source_us)
+        # Deliveries mostly come in source-time order: a ticket's latest version is then its
+        # only neighbour, one index probe away. Only for a late delivery's ticket, whose latest
+        # version is later than the change, are its other neighbours looked for.
         found: dict[int, list[_Version]] = {}
-        for chunk in chunked(sorted(earliest.items())):
-            bounds = ", ".join("(CAST(? AS BIGINT), CAST(? AS BIGINT))" for _ in chunk)
-            params = [value for pair in chunk for value in pair]
-            picks = (
-                # The predecessor of the earliest change, found by primary key.
-                "v.version = (SELECT w.version FROM {versions} w WHERE w.ticket_id = b.ticket_id "
-                "AND w.source_us <= b.earliest ORDER BY w.source_us DESC, w.position DESC "
-                "LIMIT 1)",
-                "v.source_us > b.earliest",
-            )
-            for pick in picks:
-                cursor.execute(
-                    self.view.sql(
-                        f"WITH b (ticket_id, earliest) AS (VALUES {bounds}) "
-                        f"SELECT v.ticket_id, {_NEIGHBOUR_COLUMNS} FROM b "
-                        f"JOIN {{versions}} v ON v.ticket_id = b.ticket_id AND {pick}"
-                    ),
-                    params,
-                )
-                for row in cursor.fetchall():
-                    found.setdefault(row["ticket_id"], []).append(_Version.of_row(row))
+        late: list[tuple[int, int]] = []
+        for ticket_id, version in self._select(cursor, sorted(earliest.items()), _LATEST):
+            if version.feed.source_us > earliest[ticket_id]:
+                late.append((ticket_id, earliest[ticket_id]))
+            else:
+                found[ticket_id] = [version]
+        for pick in (_PREDECESSOR, _SUCCESSORS):
+            for ticket_id, version in self._select(cursor, late, pick):
+                found.setdefault(ticket_id, []).append(version)
         for timeline in found.values():
             timeline.sort(key=lambda v: (v.feed.source_us, v.feed.position))
         return found
 
-    def _write(self, cursor: Cursor, added: list[_Version], recomputed: list[_Version]) -> None:
-        sql = self.view.sql
-        if added:
-            cursor.executemany(
-                sql("INSERT INTO {versions} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                [
-                    (
-                        v.feed.ticket_id,
-                        v.feed.version,
-                        v.feed.position,
-                        v.feed.event_id,
-                        v.feed.source_us,
-                        v.feed.source_iso,
-                        v.received_us,
-                        v.feed.received_iso,
-                        int(v.late),
-                        int(v.created),
-                        jsonio.dump(v.changes),
-                        jsonio.dump(v.snapshot),
-                    )
-                    for v in added
-                ],
+    def _select(
+        self, cursor: Cursor, bounds: Sequence[tuple[int, int]], pick: str
+    ) -> Iterator[tuple[int, _Version]]:
+        """The versions `pick` chooses for each (ticket, earliest source time) of `bounds`."""
+        for chunk in chunked(bounds):
+            values = ", ".join("(CAST(? AS BIGINT), CAST(? AS BIGINT))" for _ in chunk)
+            cursor.execute(
+                self.view.sql(
+                    f"WITH b (ticket_id, earliest) AS (VALUES {values}) "
+                    f"SELECT v.ticket_id, {_NEIGHBOUR_COLUMNS} FROM b "
+                    f"JOIN {{versions}} v ON v.ticket_id = b.ticket_id AND {pick}"
+                ),
+                [value for pair in chunk for value in pair],
             )
+            for row in cursor.fetchall():
+                yield row["ticket_id"], _Version.of_row(row)
+
+    def _write(self, cursor: Cursor, added: list[_Version], recomputed: list[_Version]) -> None:
+        view = self.view
+        view.insert_rows(
+            cursor,
+            "versions",
+            _VERSIONS_COLUMNS,
+            [
+                (
+                    v.feed.ticket_id,
+                    v.feed.version,
+                    v.feed.position,
+                    v.feed.event_id,
+                    v.feed.source_us,
+                    v.feed.source_iso,
+                    v.received_us,
+                    v.feed.received_iso,
+                    int(v.late),
+                    int(v.created),
+                    jsonio.dump(v.changes),
+                    v.snapshot_json,
+                )
+                for v in added
+            ],
+        )
         if recomputed:
+            # Only late deliveries recompute a version: rare enough for a statement each.
             cursor.executemany(
-                sql(
+                view.sql(
                     "UPDATE {versions} SET changes = ?, created = 0 "
                     "WHERE ticket_id = ? AND version = ?"
                 ),
                 [(jsonio.dump(v.changes), v.feed.ticket_id, v.feed.version) for v in recomputed],
             )
-            cursor.executemany(
-                sql("DELETE FROM {feed} WHERE position = ?"),
-                [(v.feed.position,) for v in recomputed],
-            )
+            view.delete_rows(cursor, "feed", "position", [v.feed.position for v in recomputed])
         self._write_feed(cursor, [*added, *recomputed])
 
     def _write_feed(self, cursor: Cursor, versions: list[_Version]) -> None:
@@ -174,15 +221,7 @@ class HistoryProjection(TicketProjection):
             for v in versions
             for seq, c in enumerate(v.changes)
         ]
-        if rows:
-            cursor.executemany(
-                self.view.sql(
-                    "INSERT INTO {feed} (position, seq, ticket_id, event_id, version, source_us, "
-                    "source_iso, received_iso, path, op, old_value, new_value) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ),
-                rows,
-            )
+        self.view.insert_rows(cursor, "feed", _FEED_COLUMNS, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +244,8 @@ class _FeedVersion:
             event_id=change.event_id,
             version=change.version,
             source_us=change.source_us,
-            source_iso=change.source_time.isoformat(),
-            received_iso=change.received_at.isoformat(),
+            source_iso=change.source_iso,
+            received_iso=change.received_iso,
         )
 
     @classmethod
@@ -232,6 +271,7 @@ class _Version:
     created: bool = False
     changes: list[Change] = field(default_factory=list)
     received_us: int = 0
+    snapshot_json: str = ""  # set for the versions a batch adds, the only ones it inserts
 
     @classmethod
     def of_row(cls, row: Any) -> _Version:

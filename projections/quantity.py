@@ -27,15 +27,25 @@ class QuantityProjection(TicketProjection):
     )
 
     def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
-        cursor.executemany(
-            self.view.sql("INSERT INTO {versions} VALUES (?, ?, ?, ?, ?, ?, ?)"),
+        self.view.insert_rows(
+            cursor,
+            "versions",
+            (
+                "ticket_id",
+                "version",
+                "position",
+                "source_us",
+                "source_iso",
+                "quantity",
+                "quantity_diff",
+            ),
             [
                 (
                     change.ticket_id,
                     change.version,
                     change.position,
                     change.source_us,
-                    change.source_time.isoformat(),
+                    change.source_iso,
                     _json_or_none(change.data, "quantity"),
                     _json_or_none(change.data, "quantityDiff"),
                 )

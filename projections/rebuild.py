@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 
 from projections.base import TicketProjection
-from projections.follower import Follower, log_head
+from projections.follower import Follower, catch_up_together, log_head
 from projections.live import open_projection
 from projections.storage import ProjectionStorage
 from service.application import TicketAudit
@@ -14,25 +15,31 @@ from service.application import TicketAudit
 def rebuild_offline(
     log: TicketAudit,
     storage: ProjectionStorage,
-    cls: type[TicketProjection],
+    projections: type[TicketProjection] | Sequence[type[TicketProjection]],
     on_batch: Callable[[int], None] = lambda count: None,
 ) -> int:
-    """Build the next generation to the log's head, activate it, drop the old one.
+    """Build the next generation of each projection to the log's head in one pass over the
+    log, activate them, drop the old ones; how many log events the pass read.
 
-    For use while no `serve` follows this projection: a running service keeps answering
-    from the generation it opened until it restarts.
+    For use while no `serve` follows these projections: a running service keeps answering
+    from the generations it opened until it restarts.
     """
-    active = storage.active_generation(cls.name)
-    fresh = open_projection(storage, cls, (active or 0) + 1)
-    try:
-        applied = Follower(fresh, log).catch_up(on_batch)
-        storage.activate(cls.name, fresh.view.generation)
-        if active is not None:
-            old = open_projection(storage, cls, active)
-            old.drop_tables()
-            old.view.close()
-    finally:
-        fresh.view.close()
+    classes = [projections] if isinstance(projections, type) else list(projections)
+    active = {cls.name: storage.active_generation(cls.name) for cls in classes}
+    with ExitStack() as opened:
+        fresh = []
+        for cls in classes:
+            projection = open_projection(storage, cls, (active[cls.name] or 0) + 1)
+            opened.callback(projection.view.close)
+            fresh.append(projection)
+        applied = catch_up_together([Follower(p, log) for p in fresh], log, on_batch)
+        for cls, projection in zip(classes, fresh, strict=True):
+            storage.activate(cls.name, projection.view.generation)
+            previous = active[cls.name]
+            if previous is not None:
+                old = open_projection(storage, cls, previous)
+                old.drop_tables()
+                old.view.close()
     return applied
 
 

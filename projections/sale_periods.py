@@ -26,15 +26,17 @@ class SalePeriodsProjection(TicketProjection):
     )
 
     def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
-        cursor.executemany(
-            self.view.sql("INSERT INTO {versions} VALUES (?, ?, ?, ?, ?, ?)"),
+        self.view.insert_rows(
+            cursor,
+            "versions",
+            ("ticket_id", "version", "position", "source_us", "source_iso", "sale_periods"),
             [
                 (
                     change.ticket_id,
                     change.version,
                     change.position,
                     change.source_us,
-                    change.source_time.isoformat(),
+                    change.source_iso,
                     # NULL keeps "not sent" apart from an explicit empty list.
                     jsonio.dump(change.data["salePeriods"])
                     if "salePeriods" in change.data

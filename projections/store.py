@@ -22,6 +22,7 @@ from psycopg import Cursor as PsycopgCursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
+from projections import jsonio
 from service.settings import DatabaseLocation
 
 LOG_APPLICATION_NAME = "TicketAudit"
@@ -64,6 +65,48 @@ class ProjectionStore(TrackingRecorder, ABC):
 
     @abstractmethod
     def track(self, cursor: Cursor, position: int) -> None: ...
+
+    # Writing many rows at once. SQLite runs in this process, so a statement per row costs
+    # little there; PostgreSQL overrides these to make one round trip of a whole batch.
+
+    def insert_rows(
+        self, cursor: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if rows:
+            cursor.executemany(
+                self.sql(
+                    f"INSERT INTO {{{table}}} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})"
+                ),
+                rows,
+            )
+
+    def upsert_rows(
+        self,
+        cursor: Cursor,
+        table: str,
+        columns: Sequence[str],
+        key: str,
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        """Insert `rows`, replacing every other column of a row whose `key` exists already;
+        at most one row per key."""
+        if rows:
+            cursor.executemany(
+                self.sql(
+                    f"INSERT INTO {{{table}}} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))}) {_on_conflict(columns, key)}"
+                ),
+                rows,
+            )
+
+    def delete_rows(self, cursor: Cursor, table: str, column: str, values: Sequence[Any]) -> None:
+        """Delete the rows whose `column` holds one of `values`."""
+        if values:
+            cursor.executemany(
+                self.sql(f"DELETE FROM {{{table}}} WHERE {column} = ?"),
+                [(value,) for value in values],
+            )
 
     def tracked_position(self) -> int:
         return self.max_tracking_id(LOG_APPLICATION_NAME) or 0
@@ -151,6 +194,45 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
             cast("PsycopgCursor[DictRow]", cursor), Tracking(LOG_APPLICATION_NAME, position)
         )
 
+    def insert_rows(
+        self, cursor: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if not rows:
+            return
+        statement = self.sql(f"COPY {{{table}}} ({', '.join(columns)}) FROM STDIN")
+        with cast("PsycopgCursor[DictRow]", cursor).copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def upsert_rows(
+        self,
+        cursor: Cursor,
+        table: str,
+        columns: Sequence[str],
+        key: str,
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        # One JSON array for the whole batch: the table's own row type gives each column its
+        # type, so no column needs a cast here.
+        if not rows:
+            return
+        names = ", ".join(columns)
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        cursor.execute(
+            self.sql(
+                f"INSERT INTO {{{table}}} ({names}) SELECT {names} "
+                f"FROM json_populate_recordset(NULL::{{{table}}}, CAST(? AS json)) "
+                f"{_on_conflict(columns, key)}"
+            ),
+            (jsonio.dump(records),),
+        )
+
+    def delete_rows(self, cursor: Cursor, table: str, column: str, values: Sequence[Any]) -> None:
+        if values:
+            cursor.execute(
+                self.sql(f"DELETE FROM {{{table}}} WHERE {column} = ANY(?)"), (list(values),)
+            )
+
     def drop(self, tables: Sequence[str]) -> None:
         with self.writing() as cursor:
             for table in [*tables, "tracking"]:
@@ -158,3 +240,8 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
 
     def close(self) -> None:
         """The datastore is shared by every projection on this database; its owner closes it."""
+
+
+def _on_conflict(columns: Sequence[str], key: str) -> str:
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != key)
+    return f"ON CONFLICT ({key}) DO UPDATE SET {updates}"

@@ -17,9 +17,35 @@ from projections.store import Cursor
 
 SUMMARY_FIELDS = ("name", "type", "quantity", "hidden", "archived", "salable", "available")
 
+_VERSIONS_COLUMNS = (
+    "ticket_id",
+    "version",
+    "position",
+    "event_id",
+    "source_us",
+    "source_iso",
+    "received_us",
+    "received_iso",
+    "snapshot",
+)
 _CURRENT_COLUMNS = (
-    "ticket_id, event_id, version, position, source_us, source_iso, received_iso, "
-    "name, type, parent, quantity, hidden, archived, salable, available, known_via, snapshot"
+    "ticket_id",
+    "event_id",
+    "version",
+    "position",
+    "source_us",
+    "source_iso",
+    "received_iso",
+    "name",
+    "type",
+    "parent",
+    "quantity",
+    "hidden",
+    "archived",
+    "salable",
+    "available",
+    "known_via",
+    "snapshot",
 )
 
 
@@ -45,9 +71,10 @@ class TicketsProjection(TicketProjection):
     )
 
     def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
-        sql = self.view.sql
-        cursor.executemany(
-            sql("INSERT INTO {versions} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        self.view.insert_rows(
+            cursor,
+            "versions",
+            _VERSIONS_COLUMNS,
             [
                 (
                     c.ticket_id,
@@ -55,10 +82,10 @@ class TicketsProjection(TicketProjection):
                     c.position,
                     c.event_id,
                     c.source_us,
-                    c.source_time.isoformat(),
+                    c.source_iso,
                     c.received_us,
-                    c.received_at.isoformat(),
-                    jsonio.dump(c.data),
+                    c.received_iso,
+                    c.snapshot_json,
                 )
                 for c in changes
             ],
@@ -117,35 +144,15 @@ class TicketsProjection(TicketProjection):
         children_of: dict[int, list[int]],
     ) -> None:
         """The last row decided for each ticket, and each rewritten group's last children."""
-        sql = self.view.sql
-        if current_rows:
-            cursor.executemany(
-                sql(
-                    f"INSERT INTO {{current}} ({_CURRENT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (ticket_id) DO UPDATE SET event_id = excluded.event_id, "
-                    "version = excluded.version, position = excluded.position, "
-                    "source_us = excluded.source_us, source_iso = excluded.source_iso, "
-                    "received_iso = excluded.received_iso, name = excluded.name, "
-                    "type = excluded.type, parent = excluded.parent, "
-                    "quantity = excluded.quantity, hidden = excluded.hidden, "
-                    "archived = excluded.archived, salable = excluded.salable, "
-                    "available = excluded.available, known_via = excluded.known_via, "
-                    "snapshot = excluded.snapshot"
-                ),
-                list(current_rows.values()),
-            )
+        view = self.view
+        view.upsert_rows(
+            cursor, "current", _CURRENT_COLUMNS, "ticket_id", list(current_rows.values())
+        )
         if children_of:
-            cursor.executemany(
-                sql("DELETE FROM {children} WHERE group_id = ?"),
-                [(group_id,) for group_id in children_of],
-            )
+            view.delete_rows(cursor, "children", "group_id", list(children_of))
+            # Every earlier row of these groups is gone, so the pairs cannot collide.
             pairs = {(g, child) for g, children in children_of.items() for child in children}
-            if pairs:
-                cursor.executemany(
-                    sql("INSERT INTO {children} VALUES (?, ?) ON CONFLICT DO NOTHING"),
-                    sorted(pairs),
-                )
+            view.insert_rows(cursor, "children", ("group_id", "child_id"), sorted(pairs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,13 +182,13 @@ def _current_row(
         version,
         change.position,
         change.source_us,
-        change.source_time.isoformat(),
-        change.received_at.isoformat(),
+        change.source_iso,
+        change.received_iso,
         *summary[:2],
         _int_or_none(snapshot.get("parent")),
         *summary[2:],
         "self" if own else "group",
-        jsonio.dump(snapshot),
+        change.snapshot_json if own else jsonio.dump(snapshot),
     )
 
 

@@ -169,8 +169,9 @@ async def test_rebuild_killed_mid_apply_then_rerun_equals_a_clean_build(
     assert finished.returncode == 0, finished.stderr
     applied = [int(count) for count in re.findall(r"rebuilt from (\d+) events", finished.stdout)]
     assert len(applied) == len(CATALOG), finished.stdout
-    # The projection killed mid-apply resumed from its tracked position; the others started over.
-    assert sorted(applied)[1:] == [EVENTS] * (len(CATALOG) - 1), applied
+    # One pass builds them all, so the rerun resumed every projection from its tracked
+    # position, reading the log from the one furthest behind.
+    assert len(set(applied)) == 1, applied
     assert 0 < min(applied) < EVENTS, applied
 
     crashed = await answers(await serve(make_settings(database_url)), EVENTS)

@@ -1,0 +1,114 @@
+"""The log read in batches and decoded once for every projection of a process.
+
+Decoding (decompressing, parsing the body) costs more than reading, and the followers of one
+process mostly stand at the same position, so the first to ask for the batch after it decodes
+it and the others get the same objects.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper
+
+from projections.base import TICKET_CHANGED_TOPIC, LoggedChange
+from service.application import TicketAudit
+from service.domain import TicketChanged
+
+# Followers a few batches apart still share; more would only hold memory.
+CACHED_BATCHES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """The changes logged after position `after`, up to `last_position`."""
+
+    after: int
+    last_position: int
+    changes: Sequence[LoggedChange]
+    count: int  # log events covered, including any a projection has no use for
+
+
+def read_batch(
+    recorder: ApplicationRecorder, mapper: Mapper[UUID], after: int, limit: int
+) -> DecodedBatch | None:
+    """The next `limit` log events after `after`, decoded; None when there are none yet."""
+    notifications = recorder.select_notifications(
+        start=after, limit=limit, inclusive_of_start=False
+    )
+    if not notifications:
+        return None
+    changes = []
+    for notification in notifications:
+        if notification.topic != TICKET_CHANGED_TOPIC:
+            continue
+        event = mapper.to_domain_event(notification)
+        assert isinstance(event, TicketChanged)
+        changes.append(LoggedChange.of(event, notification.id))
+    return DecodedBatch(after, notifications[-1].id, tuple(changes), len(notifications))
+
+
+class LogReader:
+    """Decoded batches of one log, the last few kept for whoever asks for them next.
+
+    Thread-safe: a batch asked for while another thread decodes it is waited for, not
+    decoded twice. An empty answer is never kept, since the log grows.
+    """
+
+    def __init__(self, log: TicketAudit, cached_batches: int = CACHED_BATCHES) -> None:
+        # Not the log itself: `shared_reader` keys readers weakly by it.
+        self._recorder = log.recorder
+        self._mapper = log.mapper
+        self._cached_batches = cached_batches
+        self._lock = threading.Lock()
+        self._batches: OrderedDict[tuple[int, int], Future[DecodedBatch | None]] = OrderedDict()
+
+    def batch_after(self, position: int, limit: int) -> DecodedBatch | None:
+        key = (position, limit)
+        with self._lock:
+            pending = self._batches.get(key)
+            owner = pending is None
+            if pending is None:
+                pending = self._batches[key] = Future()
+                while len(self._batches) > self._cached_batches:
+                    self._batches.popitem(last=False)
+            else:
+                self._batches.move_to_end(key)
+        if owner:
+            self._fill(key, pending)
+        return pending.result()
+
+    def _fill(self, key: tuple[int, int], pending: Future[DecodedBatch | None]) -> None:
+        try:
+            batch = read_batch(self._recorder, self._mapper, *key)
+        except BaseException as error:
+            self._forget(key, pending)
+            pending.set_exception(error)
+            return
+        if batch is None:
+            self._forget(key, pending)
+        pending.set_result(batch)
+
+    def _forget(self, key: tuple[int, int], pending: Future[DecodedBatch | None]) -> None:
+        with self._lock:
+            if self._batches.get(key) is pending:
+                del self._batches[key]
+
+
+_shared: weakref.WeakKeyDictionary[TicketAudit, LogReader] = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared_reader(log: TicketAudit) -> LogReader:
+    """The one reader of `log` in this process, so that its followers decode each event once."""
+    with _shared_lock:
+        reader = _shared.get(log)
+        if reader is None:
+            reader = _shared[log] = LogReader(log)
+        return reader
