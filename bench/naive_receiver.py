@@ -3,7 +3,8 @@
 Each request is its own transaction, committed before the answer, on the same kind of
 database as the service it is compared with. PostgreSQL goes through a psycopg pool as
 large as the service's log pool; SQLite through one connection on one writer thread (it
-allows one writer at a time), in WAL mode as the service's log is.
+allows one writer at a time), in WAL mode as the service's log is. It runs on uvloop, as
+`ticket-audit serve` does, so that the two differ in what they do, not in their event loop.
 
     python -m bench.naive_receiver --database-url URL --port PORT
 """
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+import uvloop
 from aiohttp import web
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
@@ -135,6 +137,7 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     web.run_app(
         create_app(args.database_url), host="127.0.0.1", port=args.port, access_log=None, print=None
     )

@@ -4,6 +4,9 @@ Both lists are read in keyset order, (source_us, position) for a history and (po
 for the feed, so a page or a streamed batch starts where the last one stopped. A `path`
 filter is narrowed in SQL and decided by `touches`, so a batch may keep fewer rows than it
 read: the readers below keep reading until they have what was asked or the table ends.
+
+JSON the projection stored as text (a version's changes, a change's old and new values) goes
+out as an `orjson.Fragment`, copied into the answer rather than decoded and encoded again.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from projections import jsonio
 from projections.change_paths import format_path, parse_path, touches
+from projections.read_queries import Row, fetch_all, fetch_one
 from projections.store import ProjectionStore
 
 Key = tuple[int, int]
@@ -77,21 +83,51 @@ class FeedFilter:
     until_us: int | None = None
 
     def sql(self, after: Key) -> tuple[str, list[Any]]:
-        conditions, params = ["(position, seq) > (?, ?)"], [*after]
-        for condition, value in (
-            ("event_id = ?", self.event_id),
-            ("ticket_id = ?", self.ticket_id),
-            ("source_us >= ?", self.since_us),
-            ("source_us <= ?", self.until_us),
-        ):
-            if value is not None:
+        """The conditions of the rows after `after`, and their parameters, for `order`.
+
+        With a ticket or an eventId, the keyset leads with that column, bounded above by the
+        same value: `(event_id, position, seq) > (E, p, s) AND event_id <= E` keeps exactly
+        `event_id = E AND (position, seq) > (p, s)`. Only the index on (that column,
+        position, seq) reads it in order, from the cursor on. Written as an equality, the
+        planner may instead walk the primary key and filter, reading every other ticket's or
+        event's rows too (the whole feed for an eventId without changes), at a cost that
+        grows with the feed.
+        """
+        filters: dict[str, int | None] = {
+            "event_id = ?": self.event_id,
+            "ticket_id = ?": self.ticket_id,
+            "source_us >= ?": self.since_us,
+            "source_us <= ?": self.until_us,
+        }
+        lead = self._lead()
+        if lead is None:
+            conditions, params = ["(position, seq) > (?, ?)"], [*after]
+        else:
+            column, value = lead
+            conditions = [f"({column}, position, seq) > (?, ?, ?)", f"{column} <= ?"]
+            params = [value, *after, value]
+            del filters[f"{column} = ?"]
+        for condition, wanted in filters.items():
+            if wanted is not None:
                 conditions.append(condition)
-                params.append(value)
+                params.append(wanted)
         if self.path is not None and self.path.canonical:
             path_condition, path_params = self.path.sql()
             conditions.append(path_condition)
             params += path_params
         return " AND ".join(conditions), params
+
+    def order(self) -> str:
+        lead = self._lead()
+        return "position, seq" if lead is None else f"{lead[0]}, position, seq"
+
+    def _lead(self) -> tuple[str, int] | None:
+        """The column the keyset leads with: the ticket's when given, it has fewer rows."""
+        if self.ticket_id is not None:
+            return "ticket_id", self.ticket_id
+        if self.event_id is not None:
+            return "event_id", self.event_id
+        return None
 
 
 def ticket_history(
@@ -105,12 +141,6 @@ def ticket_history(
     count: int,
 ) -> list[Keyed] | None:
     """Up to `count` versions after `after` in source-time order; None for an unknown ticket."""
-    with view.reading() as cursor:
-        cursor.execute(
-            view.sql("SELECT 1 FROM {versions} WHERE ticket_id = ? LIMIT 1"), (ticket_id,)
-        )
-        if cursor.fetchone() is None:
-            return None
     conditions, params = ["ticket_id = ?"], [ticket_id]
     for condition, value in (("source_us >= ?", since_us), ("source_us <= ?", until_us)):
         if value is not None:
@@ -118,26 +148,31 @@ def ticket_history(
             params.append(value)
     batch_size = count if path is None else max(count, SCAN_BATCH)
     kept: list[Keyed] = []
+    read_any = False
     while len(kept) < count:
         keyset = [] if after is None else ["(source_us, position) > (?, ?)"]
-        with view.reading() as cursor:
-            cursor.execute(
-                view.sql(
-                    "SELECT version, position, source_us, source_iso, received_iso, late, "
-                    f"created, changes FROM {{versions}} WHERE {' AND '.join(conditions + keyset)} "
-                    "ORDER BY source_us, position LIMIT ?"
-                ),
-                (*params, *(after or ()), batch_size),
-            )
-            rows = cursor.fetchall()
+        rows = fetch_all(
+            view,
+            "SELECT source_us, position, version, source_iso, received_iso, late, created, "
+            f"changes FROM {{versions}} WHERE {' AND '.join(conditions + keyset)} "
+            "ORDER BY source_us, position LIMIT ?",
+            (*params, *(after or ()), batch_size),
+        )
+        read_any = read_any or bool(rows)
         for row in rows:
-            item = _history_item(row)
-            if path is None or any(path.keeps(change["path"]) for change in item["changes"]):
-                kept.append(((row["source_us"], row["position"]), item))
+            source_us, position, *_, changes = row
+            if path is None or any(path.keeps(change["path"]) for change in jsonio.load(changes)):
+                kept.append(((source_us, position), _history_item(row)))
         if len(rows) < batch_size:
             break
-        after = (rows[-1]["source_us"], rows[-1]["position"])
+        after = (rows[-1][0], rows[-1][1])
+    # Only an empty answer needs telling an unknown ticket from filters that keep nothing.
+    if not read_any and fetch_one(view, _ANY_VERSION, (ticket_id,)) is None:
+        return None
     return kept[:count]
+
+
+_ANY_VERSION = "SELECT 1 FROM {versions} WHERE ticket_id = ? LIMIT 1"
 
 
 def feed_batch(
@@ -146,23 +181,21 @@ def feed_batch(
     """The matching entries among the next `batch_size` rows after `after`, and the key the
     next batch starts after (None once the table is read to its end)."""
     where, params = feed_filter.sql(after)
-    with view.reading() as cursor:
-        cursor.execute(
-            view.sql(
-                "SELECT position, seq, ticket_id, event_id, version, source_iso, received_iso, "
-                f"path, op, old_value, new_value FROM {{feed}} WHERE {where} "
-                "ORDER BY position, seq LIMIT ?"
-            ),
-            (*params, batch_size),
-        )
-        rows = cursor.fetchall()
+    rows = fetch_all(
+        view,
+        "SELECT position, seq, ticket_id, event_id, version, source_iso, received_iso, "
+        f"path, op, old_value, new_value FROM {{feed}} WHERE {where} "
+        f"ORDER BY {feed_filter.order()} LIMIT ?",
+        (*params, batch_size),
+    )
     path = feed_filter.path
-    entries = [
-        ((row["position"], row["seq"]), _feed_item(row))
-        for row in rows
-        if path is None or path.keeps(row["path"])
-    ]
-    last = (rows[-1]["position"], rows[-1]["seq"]) if len(rows) == batch_size else None
+    entries: list[Keyed] = []
+    for row in rows:
+        position, seq, *_ = row
+        item = _feed_item(row)
+        if path is None or path.keeps(item["path"]):
+            entries.append(((position, seq), item))
+    last = (rows[-1][0], rows[-1][1]) if len(rows) == batch_size else None
     return entries, last
 
 
@@ -211,30 +244,32 @@ def _csv_lines(rows: Iterable[Iterable[Any]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _history_item(row: Any) -> dict[str, Any]:
+def _history_item(row: Row) -> dict[str, Any]:
+    _, position, version, source_iso, received_iso, late, created, changes = row
     item: dict[str, Any] = {
-        "version": row["version"],
-        "position": row["position"],
-        "sourceTimestamp": row["source_iso"],
-        "receivedAt": row["received_iso"],
-        "late": bool(row["late"]),
+        "version": version,
+        "position": position,
+        "sourceTimestamp": source_iso,
+        "receivedAt": received_iso,
+        "late": bool(late),
     }
-    if row["created"]:
+    if created:
         item["created"] = True
-    item["changes"] = jsonio.load(row["changes"])
+    item["changes"] = orjson.Fragment(changes)
     return item
 
 
-def _feed_item(row: Any) -> dict[str, Any]:
+def _feed_item(row: Row) -> dict[str, Any]:
+    position, _, ticket_id, event_id, version, source_iso, received_iso, path, op, old, new = row
     return {
-        "position": row["position"],
-        "ticketId": row["ticket_id"],
-        "eventId": row["event_id"],
-        "version": row["version"],
-        "sourceTimestamp": row["source_iso"],
-        "receivedAt": row["received_iso"],
-        "path": row["path"],
-        "op": row["op"],
-        "old": jsonio.load(row["old_value"]),
-        "new": jsonio.load(row["new_value"]),
+        "position": position,
+        "ticketId": ticket_id,
+        "eventId": event_id,
+        "version": version,
+        "sourceTimestamp": source_iso,
+        "receivedAt": received_iso,
+        "path": path,
+        "op": op,
+        "old": orjson.Fragment(old),
+        "new": orjson.Fragment(new),
     }

@@ -7,6 +7,7 @@ from typing import Any
 
 from projections import jsonio
 from projections.changes import json_equal
+from projections.read_queries import fetch_all
 from projections.store import ProjectionStore
 
 STATE_FIELDS = ("start", "finish", "available")
@@ -22,7 +23,7 @@ class _Timeline:
     present: bool = True
     states: list[dict[str, Any]] = field(default_factory=list)
 
-    def seen(self, row: Any, period: dict[str, Any]) -> None:
+    def seen(self, version: int, source_iso: str, period: dict[str, Any]) -> None:
         self.app_category_id = period.get("appCategoryId")
         unchanged = bool(self.states) and all(
             json_equal(self.states[-1][name], period.get(name)) for name in STATE_FIELDS
@@ -33,18 +34,18 @@ class _Timeline:
             return
         self.states.append(
             {
-                "sourceTimestamp": row["source_iso"],
-                "version": row["version"],
+                "sourceTimestamp": source_iso,
+                "version": version,
                 **{name: period.get(name) for name in STATE_FIELDS},
             }
         )
         self.present = True
         self.removed_at = None
 
-    def missed(self, row: Any) -> None:
+    def missed(self, source_iso: str) -> None:
         if self.present:
             self.present = False
-            self.removed_at = row["source_iso"]
+            self.removed_at = source_iso
 
     def as_json(self) -> dict[str, Any]:
         last = self.states[-1]
@@ -64,31 +65,32 @@ def sale_period_timelines(view: ProjectionStore, ticket_id: int) -> list[dict[st
     A version that does not send `salePeriods` leaves every period as it was: Ingresse
     omitting the field says nothing about the periods, while an explicit `[]` removes them all.
     """
-    with view.reading() as cursor:
-        cursor.execute(
-            view.sql(
-                "SELECT version, source_us, source_iso, sale_periods FROM {versions} "
-                "WHERE ticket_id = ? ORDER BY source_us, position"
-            ),
-            (ticket_id,),
-        )
-        rows = cursor.fetchall()
+    rows = fetch_all(
+        view,
+        "SELECT version, source_us, source_iso, sale_periods FROM {versions} "
+        "WHERE ticket_id = ? ORDER BY source_us, position",
+        (ticket_id,),
+    )
     if not rows:
         return None
     timelines: dict[int, _Timeline] = {}
-    for row in rows:
-        if row["sale_periods"] is None:
+    last_sent = None
+    for version, source_us, source_iso, sale_periods in rows:
+        # Versions mostly change other fields: the very list the last one sent (as stored
+        # text) changes no timeline, so it is not decoded at all.
+        if sale_periods is None or sale_periods == last_sent:
             continue
+        last_sent = sale_periods
         # Intake guarantees objects with integer ids; a repeated id keeps its last item.
-        periods = {period["id"]: period for period in jsonio.load(row["sale_periods"])}
+        periods = {period["id"]: period for period in jsonio.load(sale_periods)}
         for period_id, period in periods.items():
             timeline = timelines.get(period_id)
             if timeline is None:
-                timeline = _Timeline(period_id, row["source_us"], row["source_iso"])
+                timeline = _Timeline(period_id, source_us, source_iso)
                 timelines[period_id] = timeline
-            timeline.seen(row, period)
+            timeline.seen(version, source_iso, period)
         for period_id, timeline in timelines.items():
             if period_id not in periods:
-                timeline.missed(row)
+                timeline.missed(source_iso)
     ordered = sorted(timelines.values(), key=lambda t: (t.first_seen_us, t.period_id))
     return [timeline.as_json() for timeline in ordered]

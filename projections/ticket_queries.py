@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from projections import jsonio
+from projections.read_queries import fetch_one
 from projections.store import ProjectionStore
 from projections.tickets import SUMMARY_FIELDS
 
@@ -108,20 +109,19 @@ def children_of(view: ProjectionStore, ticket_id: int) -> list[dict[str, Any]] |
 
 
 def _one(view: ProjectionStore, statement: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-    with view.reading() as cursor:
-        cursor.execute(view.sql(statement), params)
-        row = cursor.fetchone()
+    row = fetch_one(view, statement, params)
     if row is None:
         return None
+    ticket_id, event_id, version, position, source_iso, received_iso, snapshot, known_via = row
     return {
-        "ticketId": row["ticket_id"],
-        "eventId": row["event_id"],
-        "version": row["version"],
-        "position": row["position"],
-        "sourceTimestamp": row["source_iso"],
-        "receivedAt": row["received_iso"],
-        "knownVia": row["known_via"],
-        "snapshot": jsonio.load(row["snapshot"]),
+        "ticketId": ticket_id,
+        "eventId": event_id,
+        "version": version,
+        "position": position,
+        "sourceTimestamp": source_iso,
+        "receivedAt": received_iso,
+        "knownVia": known_via,
+        "snapshot": jsonio.load(snapshot),
     }
 
 
