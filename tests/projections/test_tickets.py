@@ -321,3 +321,14 @@ async def test_projection_status_after_a_read_of_the_head(api: TicketApi) -> Non
         {"name": "tickets", "position": api.head, "head": api.head, "lag": 0, "state": "live"}
     ]
     assert all(set(entry) == {"name", "position", "head", "lag", "state"} for entry in status)
+
+
+async def test_integers_past_64_bits_come_back_whole(api: TicketApi) -> None:
+    huge = 2**70 + 1
+    await api.deliver(7, MIDDLE, eventId=3, quantity=huge, price=-huge)
+
+    status, body = await api.raw("/v1/tickets/7")
+
+    assert status == 200
+    snapshot = json.loads(body)["snapshot"]
+    assert (snapshot["quantity"], snapshot["price"]) == (huge, -huge)
