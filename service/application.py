@@ -129,12 +129,17 @@ class TicketAudit(Application[UUID]):
             for j in judged
             if j.delivery is not None
         }
-        events = [event for ticket in changed for event in ticket.collect_events()]
-        positions: Positions = {}
-        for recording in self.events.put(events, links=links):
-            event = cast(TicketChanged, recording.domain_event)
-            positions[(event.ticket_id, event.originator_version)] = recording.notification.id
-        return positions
+        events = [
+            cast(TicketChanged, event) for ticket in changed for event in ticket.collect_events()
+        ]
+        # What `self.events.put` does, less the notification objects it would make per event
+        # only for their ids to be read back here.
+        stored = [self.mapper.to_stored_event(event) for event in events]
+        notification_ids = self.recorder.insert_events(stored, links=links) or []
+        return {
+            (event.ticket_id, event.originator_version): notification_id
+            for event, notification_id in zip(events, notification_ids, strict=True)
+        }
 
     def _tickets_at(self, heads: dict[int, RecordedRef]) -> dict[int, Ticket]:
         """The batch's tickets as the log has them now; those it does not have are absent.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -51,7 +52,10 @@ class GroupCommitter:
         self._record_batch = record_batch
         self._on_batch = on_batch
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        # A plain deque and one wake-up event: an asyncio.Queue costs a coroutine and its
+        # waiter bookkeeping per delivery, where only the writer ever waits.
+        self._waiting: deque[_Pending] = deque()
+        self._arrived = asyncio.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-writer")
         self._task: asyncio.Task[None] | None = None
 
@@ -66,15 +70,18 @@ class GroupCommitter:
 
     async def submit(self, delivery: DeliveryFacts) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put((delivery, future))
+        self._waiting.append((delivery, future))
+        self._arrived.set()
         return await future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        waiting = self._waiting
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            if not waiting:
+                self._arrived.clear()
+                await self._arrived.wait()
+            batch = [waiting.popleft() for _ in range(min(len(waiting), self._max_batch))]
             deliveries = [delivery for delivery, _ in batch]
             try:
                 outcomes = await loop.run_in_executor(self._writer, self._record_batch, deliveries)

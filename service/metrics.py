@@ -26,8 +26,17 @@ class Metrics:
             buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
             registry=self.registry,
         )
+        # Each outcome's counter, found once: `labels()` checks and locks on every call.
+        self._by_outcome: dict[str, Counter] = {}
         self.quarantine_dropped = Gauge(
             "ticket_audit_quarantine_dropped",
             "Quarantined deliveries dropped, oldest first, to keep the quarantine bounded",
             registry=self.registry,
         )
+
+    def delivery_answered(self, outcome: str, seconds: float) -> None:
+        counter = self._by_outcome.get(outcome)
+        if counter is None:
+            counter = self._by_outcome[outcome] = self.deliveries.labels(outcome)
+        counter.inc()
+        self.intake_latency.observe(seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, ClassVar, TypedDict, TypeGuard
 
 import orjson
@@ -85,9 +85,10 @@ class Envelope:
 def parse_delivery(body: bytes) -> Envelope:
     """Validate a delivery body: JSON first, then field types, then the webhook kind."""
     document = _decode(body)
-    errors = _envelope_errors(document)
-    if errors:
-        raise InvalidPayload(errors)
+    if not _plainly_valid(document):
+        errors = _envelope_errors(document)
+        if errors:
+            raise InvalidPayload(errors)
     if document["webhook"] != SUPPORTED_WEBHOOK:
         raise UnsupportedWebhook(document["webhook"])
     data = document["data"]
@@ -140,6 +141,50 @@ def _decode_exact(body: bytes) -> Any:
     return document
 
 
+def _plainly_valid(document: dict[str, Any]) -> bool:
+    """True only when `_envelope_errors` would find nothing, at a fraction of its cost.
+
+    Every delivery is checked, nearly all of them valid: this asks each question once,
+    inline, and leaves the naming of what is wrong to `_envelope_errors`. False may also
+    mean an unusual but valid delivery, which `_envelope_errors` then accepts.
+    """
+    data = document.get("data")
+    if (
+        type(document.get("webhook")) is not str
+        or not _is_timestamp(document.get("timestamp"))
+        or type(data) is not dict
+        or not _is_identifier(data.get("id"))
+        or ("eventId" in data and not _is_identifier(data["eventId"]))
+    ):
+        return False
+    parent = data.get("parent")
+    if parent is not None and not _is_identifier(parent):
+        return False
+    for name in ("quantity", "quantityDiff", "order"):
+        if name in data and not _is_whole_number(data[name]):
+            return False
+    for name in ("salePeriods", "children", "eventDates"):
+        if name not in data:
+            continue
+        items = data[name]
+        if type(items) is not list:
+            return False
+        for item in items:
+            if type(item) is not dict or (
+                name != "eventDates" and not _is_identifier(item.get("id"))
+            ):
+                return False
+    amounts = data.get("value", {})
+    if type(amounts) is not dict:
+        return False
+    return all(type(amount) is int or type(amount) is float for amount in amounts.values())
+
+
+def _is_identifier(value: object) -> bool:
+    # Exact ints only: bools are ints too, and identifiers land in BIGINT columns.
+    return type(value) is int and BIGINT_MIN <= value <= BIGINT_MAX
+
+
 def _envelope_errors(document: dict[str, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
     if _present(document, "webhook", [], errors) and not isinstance(document["webhook"], str):
@@ -167,7 +212,8 @@ def _is_timestamp(value: object) -> bool:
     if not isinstance(value, str):
         return False
     try:
-        parse_source_timestamp(value, UTC)
+        # Whether it parses is all that is asked here: no zone is needed for that.
+        datetime.fromisoformat(value)
     except ValueError:
         return False
     return True

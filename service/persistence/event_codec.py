@@ -25,14 +25,14 @@ from eventsourcing.persistence import Cipher, Compressor, Mapper, StoredEvent, T
 from eventsourcing.utils import get_topic
 
 from service.canonical import delivery_id
-from service.domain import Ticket, TicketChanged
+from service.domain import TICKET_TOPIC, TicketChanged
 from service.payload import might_hold_huge_integer
 from service.persistence.deflate_dictionaries import FORMAT_3
 
 FORMAT = 3
 HEADER_END = b"\n"
 TICKET_CHANGED_TOPIC = get_topic(TicketChanged)
-TICKET_TOPIC = get_topic(Ticket)
+
 
 _FORMAT_3_BYTE = b"\x03"
 _DATA_HASH_END = 1 + 32

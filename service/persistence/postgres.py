@@ -13,7 +13,7 @@ from eventsourcing.persistence import OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 
 from service.chain import Checkpoint
 from service.domain import ticket_uuid
@@ -92,31 +92,35 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         if not stored_events:
             return None
         with self._connection() as connection:
-            rows = connection.execute(
-                self.statements.append,
-                _append_arguments(stored_events, kwargs.get("links"), self._layout),
-                prepare=True,
-            ).fetchall()
-        return [row["position"] for row in rows]
+            # Plain tuples: the pool's dict rows cost a dict per event written.
+            rows = (
+                connection.cursor(row_factory=tuple_row)
+                .execute(
+                    self.statements.append,
+                    _append_arguments(stored_events, kwargs.get("links"), self._layout),
+                    prepare=True,
+                )
+                .fetchall()
+            )
+        return [position for (position,) in rows]
 
     def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
         wanted_tickets = [ticket_uuid(ticket_id) for ticket_id in ticket_ids]
         known_facts = self.statements.known_facts
         with self._connection() as connection:
-            rows = connection.execute(
-                known_facts,
-                (self._layout.delivery_keys(delivery_ids), wanted_tickets),
-                prepare=True,
-            ).fetchall()
+            rows = (
+                connection.cursor(row_factory=tuple_row)
+                .execute(
+                    known_facts,
+                    (self._layout.delivery_keys(delivery_ids), wanted_tickets),
+                    prepare=True,
+                )
+                .fetchall()
+            )
         return known_facts_of(
             (
-                (
-                    row["notification_id"],
-                    row["originator_id"],
-                    row["originator_version"],
-                    None if row["state"] is None else bytes(row["state"]),
-                )
-                for row in rows
+                (position, originator_id, version, None if state is None else bytes(state))
+                for position, originator_id, version, state in rows
             ),
             delivery_ids,
             ticket_ids,

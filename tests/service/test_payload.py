@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service import payload
 from service.payload import (
     DeliveryRejected,
     Envelope,
@@ -622,3 +623,28 @@ def test_any_bytes_are_parsed_or_rejected(body: bytes) -> None:
         parse_delivery(body)
     except DeliveryRejected as rejection:
         orjson.dumps(rejection.body())
+
+
+# The fast check in front of the full validation may only ever pass what the latter passes.
+
+
+@given(st.sampled_from(CHECKED_FIELDS), json_values)
+def test_the_fast_check_passes_no_data_field_the_full_validation_refuses(
+    name: str, value: object
+) -> None:
+    document = fixture_document()
+    document["data"][name] = value
+
+    if payload._plainly_valid(document):
+        assert payload._envelope_errors(document) == []
+
+
+@given(st.sampled_from(["webhook", "timestamp", "data"]), json_values)
+def test_the_fast_check_passes_no_envelope_the_full_validation_refuses(
+    name: str, value: object
+) -> None:
+    document = fixture_document()
+    document[name] = value
+
+    if payload._plainly_valid(document):
+        assert payload._envelope_errors(document) == []
