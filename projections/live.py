@@ -18,7 +18,7 @@ from typing import Literal
 from eventsourcing.persistence import IntegrityError
 
 from projections.base import TicketProjection
-from projections.follower import Follower, log_head
+from projections.follower import BATCH_SIZE, Follower, log_head
 from projections.leadership import Leadership
 from projections.signal import LogSignal, wait_round
 from projections.storage import ProjectionStorage
@@ -54,6 +54,7 @@ class _Running:
     task: asyncio.Task[None] | None = None
     advanced: asyncio.Event = field(default_factory=asyncio.Event)
     generation_checked_at: float = 0.0
+    caught_up_at: float = float("-inf")
 
     @property
     def generation(self) -> int:
@@ -84,13 +85,20 @@ class LiveProjections:
         leadership: Leadership | None,
         report: Report | None = None,
         delegate_rebuild: Callable[[str], None] | None = None,
+        pace_seconds: float = 0.0,
     ) -> None:
         """With `leadership`, this process applies; without, it observes a worker's reports
-        (`observe`) and hands rebuilds to that worker through `delegate_rebuild`."""
+        (`observe`) and hands rebuilds to that worker through `delegate_rebuild`.
+
+        With `pace_seconds`, a projection that has caught up waits that long before its next
+        step: in a burst of deliveries it then applies a few large batches instead of many
+        small ones, which costs about half the CPU per event; after a quiet spell the first
+        delivery is applied at once."""
         self._log = log
         self._leadership_or_none = leadership
         self._report = report
         self._delegate_rebuild = delegate_rebuild
+        self._pace = pace_seconds
         self._storage = storage
         self._catalog = catalog
         self._signal = signal
@@ -162,6 +170,8 @@ class LiveProjections:
                     running.leading = await loop.run_in_executor(
                         self._executor, self._leadership.try_lead, running.name, running.generation
                     )
+                if running.leading:
+                    await self._pace_after_catching_up(running)
                 step = running.follower.step if running.leading else running.follower.refresh
                 applied = await loop.run_in_executor(self._executor, step)
             except IntegrityError:
@@ -181,11 +191,18 @@ class LiveProjections:
             if running.state == "failed":
                 self._set_state(running, "live")
             if applied:
+                if running.leading and applied < BATCH_SIZE:
+                    running.caught_up_at = loop.time()
                 self._wake_waiters(running)
             elif running.leading:
                 await wait_round(round_, self._poll)
             else:
                 await wait_round(round_, STANDBY_POLL_SECONDS)
+
+    async def _pace_after_catching_up(self, running: _Running) -> None:
+        delay = running.caught_up_at + self._pace - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def _stand_by(self, running: _Running) -> None:
         loop = asyncio.get_running_loop()

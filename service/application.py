@@ -11,7 +11,14 @@ from typing import Literal, cast
 from uuid import UUID
 
 from eventsourcing.application import Application, LRUCache
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    JSONTranscoder,
+    Mapper,
+    OperationalError,
+    Transcoding,
+)
 
 from service.domain import DeliveryFacts, Ticket, TicketChanged, ticket_uuid
 from service.persistence.event_codec import TicketMapper
@@ -91,12 +98,22 @@ class TicketAudit(Application[UUID]):
     def record_deliveries(self, deliveries: Sequence[DeliveryFacts]) -> list[Outcome]:
         """Judge and record a group of deliveries in one transaction, in arrival order."""
         with self._recording:
+            reconnected = False
             for attempt in range(MAX_CONFLICT_RETRIES):
                 try:
                     return self._record_once(deliveries)
                 except IntegrityError:
                     if attempt == MAX_CONFLICT_RETRIES - 1:
                         raise
+                except (OperationalError, InterfaceError):
+                    # Pooled connections are not pinged before use, so one the database
+                    # closed (a restart) fails here first. A second try is safe: nothing was
+                    # written, or, if the commit got through after all, the deliveries are
+                    # now judged as the duplicates of themselves they are.
+                    if reconnected:
+                        raise
+                    reconnected = True
+                    self.chained_recorder.drop_broken_connections()
         raise AssertionError("unreachable")
 
     def _record_once(self, deliveries: Sequence[DeliveryFacts]) -> list[Outcome]:

@@ -40,7 +40,10 @@ def eventsourcing_env(location: DatabaseLocation) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": str(POSTGRES_LOCK_TIMEOUT_SECONDS),
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "4",
-        "POSTGRES_PRE_PING": "y",
+        # No round trip to check each connection before use: the write path retries a batch
+        # once when its connection turns out closed (see `TicketAudit.record_deliveries`),
+        # and the library retries its own reads.
+        "POSTGRES_PRE_PING": "n",
         "APPLICATION_RECORDER_TOPIC": get_topic(PostgresChainedRecorder),
     }
 

@@ -159,6 +159,9 @@ class ChainedRecorder(Protocol):
     def batch(self) -> AbstractContextManager[None]:
         """Around the reads and the write of one batch, made by one thread."""
 
+    def drop_broken_connections(self) -> None:
+        """After a lost connection: forget the pooled ones the database has closed."""
+
     def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts: ...
 
     def select_head_events(self, heads: Sequence[tuple[UUID, int]]) -> list[StoredEvent]: ...

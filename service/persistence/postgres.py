@@ -75,6 +75,10 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             finally:
                 self._batch.connection = None
 
+    def drop_broken_connections(self) -> None:
+        # Checks every idle connection now; the pool opens new ones for those it drops.
+        self.datastore.pool.check()
+
     @contextmanager
     def _connection(self) -> Iterator[Connection[DictRow]]:
         pinned: Connection[DictRow] | None = getattr(self._batch, "connection", None)

@@ -72,6 +72,9 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         # Connections are local to the process: nothing to save by keeping one.
         return nullcontext()
 
+    def drop_broken_connections(self) -> None:
+        """A file has no connection for a server to close."""
+
     def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
         # JSON arrays rather than one placeholder per value: a batch of any size is one query.
         # The heads come from the events table's own key (stream, version).

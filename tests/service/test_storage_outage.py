@@ -230,6 +230,23 @@ async def test_a_returning_database_is_used_again_without_a_restart(
     assert (state["version"], state["position"]) == (1, answer["position"])
 
 
+@pytest.mark.postgres
+async def test_the_first_delivery_after_a_database_restart_is_recorded(
+    serve: Serve, private_cluster: PrivateCluster
+) -> None:
+    client = await serve(make_settings(private_cluster.url))
+    await record_three(client)
+
+    # Every pooled connection dies with the server; the next batch must not fail on one.
+    await asyncio.to_thread(private_cluster.stop_immediately)
+    await asyncio.to_thread(private_cluster.start)
+
+    status, answer = await answered_in_time(post(client, delivery(4)))
+    assert (status, answer["ticketId"], answer["version"]) == (201, 4, 1)
+    report = await get_json(client, "/v1/audit/verify")
+    assert (report["ok"], report["checked"]) == (True, 4)
+
+
 @dataclass
 class ServeProcess:
     process: subprocess.Popen[bytes]
