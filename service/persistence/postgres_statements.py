@@ -64,6 +64,8 @@ class _LayoutSQL:
     link_values: str
     hash_hex: str
     link_types: str
+    # The delivery ids (or keys) asked about, and how a chain row matches one of them.
+    wanted_deliveries: str
     delivery_match: str
 
 
@@ -78,7 +80,8 @@ _LAYOUTS = {
         link_values="positions[i], delivery_keys[i], decode(previous, 'hex')",
         hash_hex="encode(hash, 'hex')",
         link_types="%b::bigint[]",
-        delivery_match="link.delivery_key = ANY(%b::bigint[])",
+        wanted_deliveries="%b::bigint[]",
+        delivery_match="link.delivery_key = wanted.key",
     ),
     # Only ever found, never made: the table and its indexes are there already.
     ChainLayout.HEX: _LayoutSQL(
@@ -87,7 +90,8 @@ _LAYOUTS = {
         link_values="positions[i], ticket_ids[i], versions[i], delivery_ids[i], previous",
         hash_hex="hash",
         link_types="%b::bigint[], %b::text[]",
-        delivery_match="link.delivery_id = ANY(%b::text[])",
+        wanted_deliveries="%b::text[]",
+        delivery_match="link.delivery_id = wanted.key",
     ),
 }
 
@@ -157,18 +161,24 @@ def statements(
         .format(chain)
         .as_bytes(None),
         # Rows as `links.known_facts_of` reads them; the heads come from the events table's
-        # own key (stream, version).
+        # own key (stream, version). Every lookup is a subquery run once per wanted value
+        # (ARRAY(...), and LIMIT to keep the planner from turning the lateral into a join):
+        # a join would leave the plan to table statistics, and where they are missing or
+        # old (a log just filled, autovacuum off) the planner guesses thousands of matches
+        # per key and scans both tables in parallel, twenty times slower than the lookups.
         known_facts=SQL(
-            "SELECT e.notification_id, e.originator_id, e.originator_version, e.state "
-            "FROM {0} AS link JOIN {1} AS e ON e.notification_id = link.position "
-            "WHERE {2} "
+            "SELECT found.position, e.originator_id, e.originator_version, e.state "
+            "FROM unnest({3}) AS wanted(key), "
+            "unnest(ARRAY(SELECT link.position FROM {0} AS link WHERE {2})) AS found(position) "
+            "CROSS JOIN LATERAL (SELECT originator_id, originator_version, state FROM {1} "
+            "WHERE notification_id = found.position LIMIT 1) AS e "
             "UNION ALL "
             "SELECT head.notification_id, head.originator_id, head.originator_version, NULL "
             "FROM unnest(%b::uuid[]) AS wanted(id) CROSS JOIN LATERAL ("
             "SELECT notification_id, originator_id, originator_version FROM {1} "
             "WHERE originator_id = wanted.id ORDER BY originator_version DESC LIMIT 1) AS head"
         )
-        .format(chain, events, SQL(parts.delivery_match))
+        .format(chain, events, SQL(parts.delivery_match), SQL(parts.wanted_deliveries))
         .as_bytes(None),
         head_events=SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0} e "
