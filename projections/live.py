@@ -20,7 +20,7 @@ from eventsourcing.persistence import IntegrityError
 from projections.base import TicketProjection
 from projections.follower import BATCH_SIZE, Follower, log_head
 from projections.leadership import Leadership
-from projections.signal import LogSignal, wait_round
+from projections.signal import LogSignal, PostgresListener, wait_round
 from projections.storage import ProjectionStorage
 from service.application import TicketAudit
 from service.committer import STORAGE_ERRORS
@@ -395,3 +395,21 @@ class LiveProjections:
             await asyncio.sleep(RETIRED_GENERATION_GRACE_SECONDS)
         finally:
             await asyncio.get_running_loop().run_in_executor(self._executor, old.drop_tables)
+
+
+async def stop_applying(
+    live: LiveProjections,
+    rebuilds: set[asyncio.Task[None]],
+    listener: PostgresListener | None,
+    leadership: Leadership,
+    storage: ProjectionStorage,
+) -> None:
+    """Shut down what a process runs to apply projections, rebuilds in flight first."""
+    for task in rebuilds:
+        task.cancel()
+    await asyncio.gather(*rebuilds, return_exceptions=True)
+    if listener is not None:
+        await asyncio.get_running_loop().run_in_executor(None, listener.stop)
+    await live.stop()
+    leadership.close()
+    storage.close()

@@ -22,7 +22,7 @@ import orjson
 
 from projections.catalog import CATALOG
 from projections.leadership import open_leadership
-from projections.live import LiveProjections, State
+from projections.live import LiveProjections, State, stop_applying
 from projections.signal import LogSignal, listen_for_commits
 from projections.storage import ProjectionStorage
 from service.settings import DatabaseLocation
@@ -76,14 +76,7 @@ async def run_worker(
                 rebuilds.add(task)
                 task.add_done_callback(rebuilds.discard)
     finally:
-        for task in rebuilds:
-            task.cancel()
-        await asyncio.gather(*rebuilds, return_exceptions=True)
-        if listener is not None:
-            await loop.run_in_executor(None, listener.stop)
-        await live.stop()
-        leadership.close()
-        storage.close()
+        await stop_applying(live, rebuilds, listener, leadership, storage)
         log.close()
 
 

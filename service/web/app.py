@@ -10,7 +10,7 @@ from aiohttp import web
 
 from projections.catalog import CATALOG
 from projections.leadership import open_leadership
-from projections.live import LiveProjections, State
+from projections.live import LiveProjections, State, stop_applying
 from projections.signal import LogSignal, listen_for_commits
 from projections.storage import ProjectionStorage
 from projections.worker_link import ProjectionWorker
@@ -116,15 +116,7 @@ async def projections_following_the_log(app: web.Application) -> AsyncIterator[N
     app[PROJECTIONS] = live
     listener = listen_for_commits(location, app[LOG], app[LOG_SIGNAL])
     yield
-    rebuilds: set[asyncio.Task[None]] = app[REBUILDS]
-    for task in rebuilds:
-        task.cancel()
-    await asyncio.gather(*rebuilds, return_exceptions=True)
-    if listener is not None:
-        await loop.run_in_executor(None, listener.stop)
-    await live.stop()
-    leadership.close()
-    storage.close()
+    await stop_applying(live, app[REBUILDS], listener, leadership, storage)
 
 
 async def projections_in_a_worker(app: web.Application) -> AsyncIterator[None]:
