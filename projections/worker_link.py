@@ -34,6 +34,8 @@ class ProjectionWorker:
         self._process: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
+        # Rebuilds asked for while no worker could take them; the next worker gets them.
+        self._pending_rebuilds: list[str] = []
         self.started = asyncio.Event()
 
     async def start(self) -> None:
@@ -57,6 +59,9 @@ class ProjectionWorker:
         while not self._stopping:
             process = self._process = await self._spawn()
             self.started.set()
+            pending, self._pending_rebuilds = self._pending_rebuilds, []
+            for name in pending:
+                self.rebuild(name)
             assert process.stdout is not None
             async for line in process.stdout:
                 report = orjson.loads(line)
@@ -78,12 +83,19 @@ class ProjectionWorker:
 
     def rebuild(self, name: str) -> None:
         stdin = self._stdin()
-        if stdin is not None:
-            stdin.write(orjson.dumps({"rebuild": name}) + b"\n")
+        if stdin is None:
+            self._pending_rebuilds.append(name)
+            return
+        stdin.write(orjson.dumps({"rebuild": name}) + b"\n")
 
     def _stdin(self) -> asyncio.StreamWriter | None:
         process = self._process
-        if process is None or process.stdin is None or process.stdin.is_closing():
+        if (
+            process is None
+            or process.returncode is not None
+            or process.stdin is None
+            or process.stdin.is_closing()
+        ):
             return None
         return process.stdin
 
