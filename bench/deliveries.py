@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from service.canonical import data_hash, delivery_id
+from service import intake
 from service.domain import DeliveryFacts
-from service.payload import parse_delivery, parse_source_timestamp
+from service.payload import parse_delivery
 
 FIRST_TICKET_ID = 5_000_000
 FIRST_EVENT_ID = 90_000
@@ -84,16 +84,5 @@ def delivery_body(index: int, pool: int) -> bytes:
 
 
 def delivery_facts(body: bytes, received_at: datetime) -> DeliveryFacts:
-    """What the intake makes of a valid body (`service.intake.Intake._facts`), without HTTP."""
-    envelope = parse_delivery(body)
-    return DeliveryFacts(
-        ticket_id=envelope.ticket_id,
-        event_id=envelope.event_id,
-        source_timestamp=parse_source_timestamp(envelope.timestamp, UTC),
-        source_timestamp_text=envelope.timestamp,
-        received_at=received_at,
-        data=envelope.data,
-        raw_body=body,
-        delivery_id=delivery_id(body),
-        data_hash=data_hash(envelope.data),
-    )
+    """What the intake makes of a valid body, without HTTP."""
+    return intake.delivery_facts(parse_delivery(body), body, received_at, UTC)

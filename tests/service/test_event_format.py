@@ -25,7 +25,8 @@ from service.application import Outcome, TicketAudit
 from service.canonical import data_hash, delivery_id
 from service.chain import verify
 from service.domain import DeliveryFacts, TicketChanged
-from service.payload import parse_delivery, parse_source_timestamp
+from service.intake import delivery_facts
+from service.payload import parse_delivery
 from service.persistence.deflate_dictionaries import FORMAT_3
 from service.persistence.event_codec import TICKET_CHANGED_TOPIC, TicketMapper
 from service.persistence.links import chain_rows
@@ -104,18 +105,7 @@ def inflated(state: bytes) -> bytes:
 
 def facts(body: bytes) -> DeliveryFacts:
     """What the intake makes of a valid body."""
-    envelope = parse_delivery(body)
-    return DeliveryFacts(
-        ticket_id=envelope.ticket_id,
-        event_id=envelope.event_id,
-        source_timestamp=parse_source_timestamp(envelope.timestamp, UTC),
-        source_timestamp_text=envelope.timestamp,
-        received_at=datetime.now(UTC),
-        data=envelope.data,
-        raw_body=body,
-        delivery_id=delivery_id(body),
-        data_hash=data_hash(envelope.data),
-    )
+    return delivery_facts(parse_delivery(body), body, datetime.now(UTC), UTC)
 
 
 def opened(database_url: str, kind: type[TicketAudit] = TicketAudit) -> TicketAudit:
