@@ -293,15 +293,8 @@ class LiveProjections:
         running.follower.position = max(running.follower.position, position)
         running.state = state
         self._wake_waiters(running)
-        closing = asyncio.create_task(self._close_later(old), name=f"close-{running.name}")
-        self._retiring.add(closing)
-        closing.add_done_callback(self._retiring.discard)
-
-    async def _close_later(self, old: TicketProjection) -> None:
-        try:
-            await asyncio.sleep(RETIRED_GENERATION_GRACE_SECONDS)
-        finally:
-            old.view.close()
+        # The worker drops the old generation's tables; here only its store is closed.
+        self._after_grace(old.view.close, f"close-{running.name}")
 
     async def wait_for(self, position: int, names: Iterable[str], timeout: float) -> bool:
         """Until each named projection has applied `position`; False on timeout."""
@@ -381,20 +374,25 @@ class LiveProjections:
             # Until a rebuild succeeds, the generation that answers must not fall behind.
             self._keep_following(name, running)
             raise
-        retiring = asyncio.create_task(self._retire(old), name=f"retire-{name}")
-        self._retiring.add(retiring)
-        retiring.add_done_callback(self._retiring.discard)
+        self._after_grace(old.drop_tables, f"retire-{name}")
 
-    async def _retire(self, old: TicketProjection) -> None:
-        """Drop a replaced generation once the queries that took it before the switch are done.
+    def _after_grace(self, finish: Callable[[], None], task_name: str) -> None:
+        """Finish with a replaced generation once the queries that took it before the switch
+        are done.
 
-        When the service stops first, drop it at once rather than leave it behind: the
+        When the service stops first, finish at once rather than leave it behind: the
         queries end with the service.
         """
-        try:
-            await asyncio.sleep(RETIRED_GENERATION_GRACE_SECONDS)
-        finally:
-            await asyncio.get_running_loop().run_in_executor(self._executor, old.drop_tables)
+
+        async def after_grace() -> None:
+            try:
+                await asyncio.sleep(RETIRED_GENERATION_GRACE_SECONDS)
+            finally:
+                await asyncio.get_running_loop().run_in_executor(self._executor, finish)
+
+        retiring = asyncio.create_task(after_grace(), name=task_name)
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
 
 
 async def stop_applying(

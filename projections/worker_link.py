@@ -36,14 +36,9 @@ class ProjectionWorker:
         self._stopping = False
         # Rebuilds asked for while no worker could take them; the next worker gets them.
         self._pending_rebuilds: list[str] = []
-        self.started = asyncio.Event()
 
     async def start(self) -> None:
         self._supervisor = asyncio.create_task(self._supervise(), name="projection-worker")
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
@@ -58,7 +53,6 @@ class ProjectionWorker:
     async def _supervise(self) -> None:
         while not self._stopping:
             process = self._process = await self._spawn()
-            self.started.set()
             pending, self._pending_rebuilds = self._pending_rebuilds, []
             for name in pending:
                 self.rebuild(name)
