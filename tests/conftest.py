@@ -16,12 +16,11 @@ import pytest
 from psycopg import sql
 from pytest_aiohttp import AiohttpClient
 
-from tests.helpers import Serve, app_clients
+from tests.helpers import FIXTURES, Serve, app_clients
 
 ADMIN_URL = os.environ.get(
     "TICKET_AUDIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
 
 @pytest.fixture(scope="session")

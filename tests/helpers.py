@@ -27,6 +27,8 @@ from service.web.app import create_app
 
 Client = TestClient[web.Request, web.Application]
 
+# Real Ingresse deliveries, kept with the tests.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # The console script installed beside the interpreter running the tests.
 TICKET_AUDIT = str(Path(sys.executable).with_name("ticket-audit"))
 CLI_TIMEOUT_SECONDS = 60

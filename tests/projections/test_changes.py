@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +10,7 @@ from hypothesis import strategies as st
 
 from projections.change_paths import Step, format_path
 from projections.changes import Change, apply_changes, diff, json_equal, parse_path, touches
-
-FIXTURES = Path("/work/shared/fixtures")
+from tests.helpers import FIXTURES
 
 
 def load_snapshot(name: str) -> dict[str, Any]:

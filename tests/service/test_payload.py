@@ -4,7 +4,6 @@ import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,8 +21,8 @@ from service.payload import (
     parse_delivery,
     parse_source_timestamp,
 )
+from tests.helpers import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 FIXTURE_NAMES = ["ticket-408218.json", "group-346868.json"]
 SAO_PAULO_WINTER = timezone(timedelta(hours=-3))
 
