@@ -12,8 +12,8 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
-from projections import jsonio
 from projections.store import Cursor, ProjectionStore
+from service import json_codec
 from service.domain import TicketChanged
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -59,7 +59,7 @@ class LoggedChange:
         """`data` as JSON text, made once for all the projections that keep it."""
         text = self._snapshot_json
         if text is None:
-            text = jsonio.dump(self.data)
+            text = json_codec.dump_text(self.data)
             # Threads racing here make equal text; whichever is kept does.
             object.__setattr__(self, "_snapshot_json", text)
         return text

@@ -23,10 +23,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from projections import jsonio
 from projections.base import LoggedChange, TicketProjection, chunked
 from projections.changes import Change, diff
 from projections.store import Cursor
+from service import json_codec
 
 _NEIGHBOUR_COLUMNS = "version, position, event_id, source_us, source_iso, received_iso, snapshot"
 # Neighbours are found by primary key after an index probe for the version wanted, so a
@@ -184,7 +184,7 @@ class HistoryProjection(TicketProjection):
                     v.feed.received_iso,
                     int(v.late),
                     int(v.created),
-                    jsonio.dump(v.changes),
+                    json_codec.dump_text(v.changes),
                     v.snapshot_json,
                 )
                 for v in added
@@ -197,7 +197,10 @@ class HistoryProjection(TicketProjection):
                     "UPDATE {versions} SET changes = ?, created = 0 "
                     "WHERE ticket_id = ? AND version = ?"
                 ),
-                [(jsonio.dump(v.changes), v.feed.ticket_id, v.feed.version) for v in recomputed],
+                [
+                    (json_codec.dump_text(v.changes), v.feed.ticket_id, v.feed.version)
+                    for v in recomputed
+                ],
             )
             view.delete_rows(cursor, "feed", "position", [v.feed.position for v in recomputed])
         self._write_feed(cursor, [*added, *recomputed])
@@ -215,8 +218,8 @@ class HistoryProjection(TicketProjection):
                 v.feed.received_iso,
                 c["path"],
                 c["op"],
-                jsonio.dump(c["old"]),
-                jsonio.dump(c["new"]),
+                json_codec.dump_text(c["old"]),
+                json_codec.dump_text(c["new"]),
             )
             for v in versions
             for seq, c in enumerate(v.changes)
@@ -279,5 +282,5 @@ class _Version:
 
     def data(self) -> Any:
         if isinstance(self.snapshot, str):
-            self.snapshot = jsonio.load(self.snapshot)
+            self.snapshot = json_codec.loads(self.snapshot)
         return self.snapshot

@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 import orjson
 
-from projections import jsonio
 from projections.change_paths import format_path, parse_path, touches
 from projections.read_queries import Row, fetch_all, fetch_one
 from projections.store import ProjectionStore
+from service import json_codec
 
 Key = tuple[int, int]
 """Where a row sits in its list: (source_us, position) in a history, (position, seq) in the feed."""
@@ -161,7 +161,9 @@ def ticket_history(
         read_any = read_any or bool(rows)
         for row in rows:
             source_us, position, *_, changes = row
-            if path is None or any(path.keeps(change["path"]) for change in jsonio.load(changes)):
+            if path is None or any(
+                path.keeps(change["path"]) for change in json_codec.loads(changes)
+            ):
                 kept.append(((source_us, position), _history_item(row)))
         if len(rows) < batch_size:
             break
@@ -227,12 +229,12 @@ def feed_header(output_format: FeedFormat) -> bytes:
 def encode_feed(items: Iterable[dict[str, Any]], output_format: FeedFormat) -> bytes:
     """NDJSON: one object a line. CSV: FEED_COLUMNS in order, `old`/`new` as JSON text."""
     if output_format == "ndjson":
-        return "".join(jsonio.dump(item) + "\n" for item in items).encode()
+        return "".join(json_codec.dump_text(item) + "\n" for item in items).encode()
     return _csv_lines(
         [
             *(item[column] for column in FEED_COLUMNS[:-2]),
-            jsonio.dump(item["old"]),
-            jsonio.dump(item["new"]),
+            json_codec.dump_text(item["old"]),
+            json_codec.dump_text(item["new"]),
         ]
         for item in items
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from projections import jsonio
 from projections.base import LoggedChange, TicketProjection
 from projections.store import Cursor
+from service import json_codec
 
 
 class QuantityProjection(TicketProjection):
@@ -56,4 +56,4 @@ class QuantityProjection(TicketProjection):
 
 def _json_or_none(data: dict[str, Any], key: str) -> str | None:
     """JSON text, so integers of any size survive; NULL when the field was not sent."""
-    return jsonio.dump(data[key]) if key in data else None
+    return json_codec.dump_text(data[key]) if key in data else None

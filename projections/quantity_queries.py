@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections import jsonio
 from projections.changes import json_equal
 from projections.read_queries import fetch_all
 from projections.store import ProjectionStore
+from service import json_codec
 
 
 def quantity_points(view: ProjectionStore, ticket_id: int) -> list[dict[str, Any]] | None:
@@ -53,4 +53,4 @@ def _number(text: str) -> Any:
     try:
         return int(text)
     except ValueError:
-        return jsonio.load(text)
+        return json_codec.loads(text)

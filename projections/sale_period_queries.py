@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections import jsonio
 from projections.changes import json_equal
 from projections.read_queries import fetch_all
 from projections.store import ProjectionStore
+from service import json_codec
 
 STATE_FIELDS = ("start", "finish", "available")
 
@@ -82,7 +82,7 @@ def sale_period_timelines(view: ProjectionStore, ticket_id: int) -> list[dict[st
             continue
         last_sent = sale_periods
         # Intake guarantees objects with integer ids; a repeated id keeps its last item.
-        periods = {period["id"]: period for period in jsonio.load(sale_periods)}
+        periods = {period["id"]: period for period in json_codec.loads(sale_periods)}
         for period_id, period in periods.items():
             timeline = timelines.get(period_id)
             if timeline is None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from projections import jsonio
 from projections.base import LoggedChange, TicketProjection
 from projections.store import Cursor
+from service import json_codec
 
 
 class SalePeriodsProjection(TicketProjection):
@@ -38,7 +38,7 @@ class SalePeriodsProjection(TicketProjection):
                     change.source_us,
                     change.source_iso,
                     # NULL keeps "not sent" apart from an explicit empty list.
-                    jsonio.dump(change.data["salePeriods"])
+                    json_codec.dump_text(change.data["salePeriods"])
                     if "salePeriods" in change.data
                     else None,
                 )

@@ -22,7 +22,7 @@ from psycopg import Cursor as PsycopgCursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
-from projections import jsonio
+from service import json_codec
 from service.settings import DatabaseLocation
 
 LOG_APPLICATION_NAME = "TicketAudit"
@@ -224,7 +224,7 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                 f"FROM json_populate_recordset(NULL::{{{table}}}, CAST(? AS json)) "
                 f"{_on_conflict(columns, key)}"
             ),
-            (jsonio.dump(records),),
+            (json_codec.dump_text(records),),
         )
 
     def delete_rows(self, cursor: Cursor, table: str, column: str, values: Sequence[Any]) -> None:

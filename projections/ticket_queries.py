@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections import jsonio
 from projections.read_queries import fetch_one
 from projections.store import ProjectionStore
 from projections.tickets import SUMMARY_FIELDS
+from service import json_codec
 
 _VERSION_COLUMNS = (
     "ticket_id, event_id, version, position, source_iso, received_iso, snapshot, "
@@ -68,7 +68,7 @@ def list_current(
             params.append(value)
     if ticket_type is not None:
         conditions.append("type = ?")
-        params.append(jsonio.dump(ticket_type))
+        params.append(json_codec.dump_text(ticket_type))
     if after_ticket_id is not None:
         conditions.append("ticket_id > ?")
         params.append(after_ticket_id)
@@ -121,7 +121,7 @@ def _one(view: ProjectionStore, statement: str, params: tuple[Any, ...]) -> dict
         "sourceTimestamp": source_iso,
         "receivedAt": received_iso,
         "knownVia": known_via,
-        "snapshot": jsonio.load(snapshot),
+        "snapshot": json_codec.loads(snapshot),
     }
 
 
@@ -136,5 +136,5 @@ def _summary(row: Any) -> dict[str, Any]:
     }
     for field in SUMMARY_FIELDS:
         text = row[field]
-        summary[field] = None if text is None else jsonio.load(text)
+        summary[field] = None if text is None else json_codec.loads(text)
     return summary

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from projections import jsonio
 from projections.base import LoggedChange, TicketProjection, chunked, placeholders
 from projections.store import Cursor
+from service import json_codec
 
 SUMMARY_FIELDS = ("name", "type", "quantity", "hidden", "archived", "salable", "available")
 
@@ -188,13 +188,13 @@ def _current_row(
         _int_or_none(snapshot.get("parent")),
         *summary[2:],
         "self" if own else "group",
-        change.snapshot_json if own else jsonio.dump(snapshot),
+        change.snapshot_json if own else json_codec.dump_text(snapshot),
     )
 
 
 def _summary_value(value: Any) -> str | None:
     """Summary columns keep the JSON value as text, so any type Ingresse sends survives."""
-    return None if value is None else jsonio.dump(value)
+    return None if value is None else json_codec.dump_text(value)
 
 
 def _int_or_none(value: Any) -> int | None:

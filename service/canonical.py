@@ -7,10 +7,9 @@ The contract calls two deliveries' `data` equal when they differ only in key ord
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
-import orjson
+from service import json_codec
 
 # Values a JSON decoder gives that canonical form keeps as they are. Exact types, not
 # isinstance: decoders make no subclasses, and bools must never pass for numbers.
@@ -37,16 +36,7 @@ def canonical(value: Any) -> Any:
 
 
 def data_hash(data: dict[str, Any]) -> str:
-    normalised = canonical(data)
-    try:
-        encoded = orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:
-        # orjson refuses ints beyond 64 bits, which free-form fields may carry. Equal values
-        # hold the same ints, so they always take the same encoder and still hash equal.
-        encoded = json.dumps(
-            normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
-    return hashlib.sha256(encoded).hexdigest()
+    return hashlib.sha256(json_codec.dumps(canonical(data), sort_keys=True)).hexdigest()
 
 
 def delivery_id(raw_body: bytes) -> str:

@@ -9,23 +9,14 @@ from typing import Any, ClassVar, TypedDict, TypeGuard
 
 import orjson
 
+from service import json_codec
+
 SUPPORTED_WEBHOOK = "ticket"
 BIGINT_MIN = -(2**63)
 BIGINT_MAX = 2**63 - 1
 # Error bodies echo caller-supplied text; keep them small whatever the delivery holds.
 ECHO_LIMIT = 200
 JSON_WHITESPACE = b" \t\r\n"
-# orjson turns integers beyond 64 bits into floats (losing digits) or refuses them outright.
-# Nineteen digits is the shortest run that can spell such an integer, so bodies without one
-# are decoded exactly by orjson. Masking every digit to "0" and every other byte to a space
-# finds such a run many times faster than a regular expression.
-DIGIT_MASK = bytes(ord("0") if byte in b"0123456789" else ord(" ") for byte in range(256))
-SHORTEST_HUGE_INTEGER = b"0" * 19
-
-
-def might_hold_huge_integer(text: bytes) -> bool:
-    """True when orjson could not decode `text` exactly (an integer beyond 64 bits)."""
-    return SHORTEST_HUGE_INTEGER in text.translate(DIGIT_MASK)
 
 
 class FieldError(TypedDict):
@@ -115,7 +106,7 @@ def parse_source_timestamp(text: str, default_zone: tzinfo) -> datetime:
 def _decode(body: bytes) -> dict[str, Any]:
     if not body.strip(JSON_WHITESPACE):
         raise MalformedJSON("body is empty")
-    if might_hold_huge_integer(body):
+    if json_codec.might_hold_huge_integer(body):
         document = _decode_exact(body)
     else:
         try:

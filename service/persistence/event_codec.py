@@ -24,9 +24,9 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Cipher, Compressor, Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
+from service import json_codec
 from service.canonical import delivery_id
 from service.domain import TICKET_TOPIC, TicketChanged
-from service.payload import might_hold_huge_integer
 from service.persistence.deflate_dictionaries import FORMAT_3
 
 FORMAT = 3
@@ -176,7 +176,5 @@ def _ticket_changed(
 
 def _decoded(raw_body: bytes) -> dict[str, Any]:
     """The body as the intake parsed it (it was valid then): integers of any size kept."""
-    if might_hold_huge_integer(raw_body):
-        document: dict[str, Any] = json.loads(raw_body)
-        return document
-    return orjson.loads(raw_body)  # type: ignore[no-any-return]
+    document: dict[str, Any] = json_codec.loads(raw_body)
+    return document

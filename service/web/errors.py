@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-import orjson
 from aiohttp import web
 
+from service import json_codec
 from service.committer import STORAGE_ERRORS
 from service.quarantine import QuarantineUnavailable
 
@@ -36,17 +35,8 @@ def json_response(
     body: object, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        body=_encoded(body), status=status, headers=headers, content_type="application/json"
+        body=json_codec.dumps(body), status=status, headers=headers, content_type="application/json"
     )
-
-
-def _encoded(body: object) -> bytes:
-    try:
-        return orjson.dumps(body)
-    except orjson.JSONEncodeError:
-        # Free-form fields of a snapshot may hold integers beyond 64 bits, which orjson
-        # refuses to write; the standard library writes them exactly.
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class JSONError(Exception):

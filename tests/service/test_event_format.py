@@ -32,8 +32,8 @@ from service.persistence.event_codec import TICKET_CHANGED_TOPIC, TicketMapper
 from service.persistence.links import chain_rows
 from service.settings import DatabaseLocation
 from service.storage import eventsourcing_env, prepare_storage
-from tests.conftest import FIXTURES
 from tests.helpers import (
+    FIXTURES,
     Serve,
     app_clients,
     compact,
