@@ -21,11 +21,11 @@ from typing import Any
 import orjson
 
 from bench.processes import REPO_ROOT
-from projections.base import TicketProjection
 from projections.catalog import CATALOG
-from projections.follower import BATCH_SIZE
-from projections.rebuild import rebuild_offline
-from projections.storage import ProjectionStorage
+from projections.read_model import TicketProjection
+from projections.runtime.feed import BATCH_SIZE
+from projections.runtime.offline import rebuild_offline
+from projections.store.generations import ProjectionStorage
 from service.settings import DatabaseLocation
 from service.storage import open_log
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from projections.base import TicketProjection
-from projections.history import HistoryProjection
-from projections.quantity import QuantityProjection
-from projections.sale_periods import SalePeriodsProjection
-from projections.tickets import TicketsProjection
+from projections.history.projection import HistoryProjection
+from projections.quantity.projection import QuantityProjection
+from projections.read_model import TicketProjection
+from projections.sale_periods.projection import SalePeriodsProjection
+from projections.tickets.projection import TicketsProjection
 
 CATALOG: dict[str, type[TicketProjection]] = {
     TicketsProjection.name: TicketsProjection,

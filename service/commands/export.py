@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
-from projections.base import epoch_micros
-from projections.history import HistoryProjection
-from projections.history_queries import (
+from projections.history.projection import HistoryProjection
+from projections.history.queries import (
     FeedFilter,
     FeedFormat,
     PathFilter,
@@ -19,8 +18,9 @@ from projections.history_queries import (
     feed_header,
     whole_feed,
 )
-from projections.storage import ProjectionStorage
-from projections.store import ProjectionStore
+from projections.read_model import epoch_micros
+from projections.store.generations import ProjectionStorage
+from projections.store.views import ProjectionStore
 from service.payload import parse_source_timestamp
 from service.settings import Settings, SettingsError
 

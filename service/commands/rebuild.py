@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from tqdm import tqdm
 
 from projections.catalog import CATALOG
-from projections.rebuild import head_position, rebuild_offline
-from projections.storage import ProjectionStorage
+from projections.runtime.offline import head_position, rebuild_offline
+from projections.store.generations import ProjectionStorage
 from service.settings import Settings, SettingsError
 from service.storage import open_log
 

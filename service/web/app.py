@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from projections.catalog import CATALOG
-from projections.leadership import open_leadership
-from projections.live import LiveProjections, State, stop_applying
-from projections.signal import LogSignal, listen_for_commits
-from projections.storage import ProjectionStorage
-from projections.worker_link import ProjectionWorker
+from projections.runtime.leadership import open_leadership
+from projections.runtime.live import LiveProjections, State, stop_applying
+from projections.runtime.wakeups import LogSignal, listen_for_commits
+from projections.runtime.worker_client import ProjectionWorker
+from projections.store.generations import ProjectionStorage
 from service.committer import GroupCommitter
 from service.intake import Intake
 from service.metrics import Metrics

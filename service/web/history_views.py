@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from projections import history_queries
-from projections.history import HistoryProjection
-from projections.history_queries import FEED_START, FeedFilter, FeedFormat, Key, PathFilter
-from projections.store import ProjectionStore
+from projections.history import queries as history_queries
+from projections.history.projection import HistoryProjection
+from projections.history.queries import FEED_START, FeedFilter, FeedFormat, Key, PathFilter
+from projections.store.views import ProjectionStore
 from service.web.errors import bad_request, json_response, not_found
 from service.web.keys import SETTINGS
 from service.web.paging import Page, page_params

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from projections.live import LiveProjections
-from projections.signal import LogSignal
+from projections.runtime.live import LiveProjections
+from projections.runtime.wakeups import LogSignal
 from service.application import TicketAudit
 from service.intake import Intake
 from service.metrics import Metrics

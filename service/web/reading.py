@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from projections.base import epoch_micros
-from projections.store import ProjectionStore
+from projections.read_model import epoch_micros
+from projections.store.views import ProjectionStore
 from service.payload import parse_source_timestamp
 from service.web.auth import check_scope
 from service.web.errors import bad_request, json_error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from projections import ticket_queries
+from projections.tickets import queries as ticket_queries
 from service.web.errors import bad_request, json_response, not_found
 from service.web.keys import SETTINGS
 from service.web.paging import Page, page_params

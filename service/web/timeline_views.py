@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from projections import quantity_queries, sale_period_queries
+from projections.quantity import queries as quantity_queries
+from projections.sale_periods import queries as sale_period_queries
 from service.web.errors import json_response, not_found
 from service.web.reading import in_reader, path_int, projection_for_read
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from projections.storage import ProjectionStorage
+from projections.store.generations import ProjectionStorage
 from service.application import TicketAudit
 from service.settings import DatabaseLocation
 from service.storage import open_log

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from projections import history_queries
+from projections.history import queries as history_queries
 from tests.helpers import run_cli
 from tests.projections.helpers import Recorded, TicketApi
 

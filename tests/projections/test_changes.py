@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.change_paths import Step, format_path
-from projections.changes import Change, apply_changes, diff, json_equal, parse_path, touches
+from projections.diff.changes import Change, apply_changes, diff, json_equal, parse_path, touches
+from projections.diff.paths import Step, format_path
 from tests.helpers import FIXTURES
 
 

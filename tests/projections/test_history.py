@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections import history_queries
-from projections.changes import apply_changes, json_equal
+from projections.diff.changes import apply_changes, json_equal
+from projections.history import queries as history_queries
 from tests.helpers import Serve, make_settings, run_cli
 from tests.projections.helpers import Recorded, TicketApi, seed_history
 

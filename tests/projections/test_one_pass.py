@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from projections.base import TicketProjection
 from projections.catalog import CATALOG
-from projections.follower import Follower, catch_up_together
-from projections.live import open_projection
-from projections.rebuild import rebuild_offline
-from projections.storage import ProjectionStorage
-from projections.store import ProjectionStore
+from projections.read_model import TicketProjection
+from projections.runtime.feed import Follower, catch_up_together
+from projections.runtime.live import open_projection
+from projections.runtime.offline import rebuild_offline
+from projections.store.generations import ProjectionStorage
+from projections.store.views import ProjectionStore
 from service.application import TicketAudit
 from tests.helpers import Serve, make_settings
 from tests.projections.helpers import TicketApi, opened, seed_history

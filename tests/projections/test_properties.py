@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.base import epoch_micros
-from projections.rebuild import rebuild_offline
-from projections.tickets import TicketsProjection
+from projections.read_model import epoch_micros
+from projections.runtime.offline import rebuild_offline
+from projections.tickets.projection import TicketsProjection
 from service.payload import parse_source_timestamp
 from service.web.app import create_app
 from tests.helpers import delivery, make_settings

@@ -14,13 +14,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from projections import live, ticket_queries
-from projections.base import LoggedChange, epoch_micros
-from projections.follower import Follower
-from projections.live import open_projection
-from projections.storage import ProjectionStorage
-from projections.store import Cursor, ProjectionStore
-from projections.tickets import TicketsProjection
+from projections.read_model import LoggedChange, epoch_micros
+from projections.runtime import live
+from projections.runtime.feed import Follower
+from projections.runtime.live import open_projection
+from projections.store.generations import ProjectionStorage
+from projections.store.views import Cursor, ProjectionStore
+from projections.tickets import queries as ticket_queries
+from projections.tickets.projection import TicketsProjection
 from service.settings import DatabaseLocation
 from service.web import reading
 from service.web.keys import PROJECTIONS, REBUILDS

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from projections.signal import LogSignal, wait_round
+from projections.runtime.wakeups import LogSignal, wait_round
 from service.quarantine import open_quarantine
 from service.settings import DatabaseLocation
 from service.storage import open_log

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from projections.storage import ProjectionStorage
+from projections.store.generations import ProjectionStorage
 from service.settings import DatabaseLocation
 from tests.helpers import INTAKE, delivery
 from tests.service.serve_process import call, serving, serving_process
 
-WORKER_MODULE = "projections.worker"
+WORKER_MODULE = "projections.runtime.worker"
 # Bounds on waits for a process to appear or go: generous, as a loaded machine is slow.
 PROCESS_WAIT_SECONDS = 30.0
 PROCESS_POLL_SECONDS = 0.05

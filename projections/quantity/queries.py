@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.changes import json_equal
-from projections.read_queries import fetch_all
-from projections.store import ProjectionStore
+from projections.diff.changes import json_equal
+from projections.store.reads import fetch_all
+from projections.store.views import ProjectionStore
 from service import json_codec
 
 

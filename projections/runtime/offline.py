@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
-from projections.base import TicketProjection
-from projections.follower import Follower, catch_up_together, log_head
-from projections.live import open_projection
-from projections.storage import ProjectionStorage
+from projections.read_model import TicketProjection
+from projections.runtime.feed import Follower, catch_up_together, log_head
+from projections.runtime.live import open_projection
+from projections.store.generations import ProjectionStorage
 from service.application import TicketAudit
 
 

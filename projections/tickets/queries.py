@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.read_queries import fetch_one
-from projections.store import ProjectionStore
-from projections.tickets import SUMMARY_FIELDS
+from projections.store.reads import fetch_one
+from projections.store.views import ProjectionStore
+from projections.tickets.projection import SUMMARY_FIELDS
 from service import json_codec
 
 _VERSION_COLUMNS = (

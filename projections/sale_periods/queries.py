@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.changes import json_equal
-from projections.read_queries import fetch_all
-from projections.store import ProjectionStore
+from projections.diff.changes import json_equal
+from projections.store.reads import fetch_all
+from projections.store.views import ProjectionStore
 from service import json_codec
 
 STATE_FIELDS = ("start", "finish", "available")

@@ -1,6 +1,6 @@
 """`serve`'s side of the projection worker: start it, feed it, read its reports, restart it.
 
-The worker is a child process (`projections.worker`). Its reports go to a callback (the
+The worker is a child process (`projections.runtime.worker`). Its reports go to a callback (the
 observing `LiveProjections`); when it exits while `serve` still runs, every projection shows
 "failed" until a new worker reports again.
 """
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import orjson
 
-from projections.live import Report
-from projections.worker import DATABASE_VARIABLE
+from projections.runtime.live import Report
+from projections.runtime.worker import DATABASE_VARIABLE
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class ProjectionWorker:
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "projections.worker",
+            "projections.runtime.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env={**os.environ, DATABASE_VARIABLE: self._database_url},

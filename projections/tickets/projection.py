@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from projections.base import LoggedChange, TicketProjection, chunked, placeholders
-from projections.store import Cursor
+from projections.read_model import LoggedChange, TicketProjection, chunked, placeholders
+from projections.store.views import Cursor
 from service import json_codec
 
 SUMMARY_FIELDS = ("name", "type", "quantity", "hidden", "archived", "salable", "available")

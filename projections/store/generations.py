@@ -12,7 +12,7 @@ import threading
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composed, Identifier
 
-from projections.store import PostgresProjectionStore, ProjectionStore, SQLiteProjectionStore
+from projections.store.views import PostgresProjectionStore, ProjectionStore, SQLiteProjectionStore
 from service.settings import DatabaseLocation
 from service.setup_lock import schema_setup
 from service.storage import POSTGRES_CONNECT_TIMEOUT_SECONDS, prepare_storage

@@ -12,7 +12,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
-from projections.store import Cursor, ProjectionStore
+from projections.store.views import Cursor, ProjectionStore
 from service import json_codec
 from service.domain import TicketChanged
 

@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 import orjson
 
-from projections.change_paths import format_path, parse_path, touches
-from projections.read_queries import Row, fetch_all, fetch_one
-from projections.store import ProjectionStore
+from projections.diff.paths import format_path, parse_path, touches
+from projections.store.reads import Row, fetch_all, fetch_one
+from projections.store.views import ProjectionStore
 from service import json_codec
 
 Key = tuple[int, int]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from projections.base import TicketProjection
-from projections.log_reader import DecodedBatch, LogReader, read_batch, shared_reader
+from projections.read_model import TicketProjection
+from projections.runtime.log_reader import DecodedBatch, LogReader, read_batch, shared_reader
 from service.application import TicketAudit
 
 BATCH_SIZE = 1000

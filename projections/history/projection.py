@@ -23,9 +23,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from projections.base import LoggedChange, TicketProjection, chunked
-from projections.changes import Change, diff
-from projections.store import Cursor
+from projections.diff.changes import Change, diff
+from projections.read_model import LoggedChange, TicketProjection, chunked
+from projections.store.views import Cursor
 from service import json_codec
 
 _NEIGHBOUR_COLUMNS = "version, position, event_id, source_us, source_iso, received_iso, snapshot"

@@ -17,11 +17,11 @@ from typing import Literal
 
 from eventsourcing.persistence import IntegrityError
 
-from projections.base import TicketProjection
-from projections.follower import BATCH_SIZE, Follower, log_head
-from projections.leadership import Leadership
-from projections.signal import LogSignal, PostgresListener, wait_round
-from projections.storage import ProjectionStorage
+from projections.read_model import TicketProjection
+from projections.runtime.feed import BATCH_SIZE, Follower, log_head
+from projections.runtime.leadership import Leadership
+from projections.runtime.wakeups import LogSignal, PostgresListener, wait_round
+from projections.store.generations import ProjectionStorage
 from service.application import TicketAudit
 from service.committer import STORAGE_ERRORS
 from service.setup_lock import schema_setup

@@ -33,7 +33,7 @@ while that list holds objects, whereas a whole-list ``replace`` carries the list
 first version has no changes. ``apply_changes(old, diff(old, new))`` is ``json_equal`` to
 ``new``. Neither function copies deeper than it must: changes and results share unchanged
 sub-values with the snapshots they came from, so treat them all as read-only. The path
-syntax is described in ``projections.change_paths``.
+syntax is described in ``projections.diff.paths``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any, Literal, TypedDict
 
-from projections.change_paths import Step, join_id, join_key, parse_path, touches
+from projections.diff.paths import Step, join_id, join_key, parse_path, touches
 
 __all__ = ["Change", "apply_changes", "diff", "json_equal", "parse_path", "touches"]
 

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
-from projections.base import TICKET_CHANGED_TOPIC, LoggedChange
+from projections.read_model import TICKET_CHANGED_TOPIC, LoggedChange
 from service.application import TicketAudit
 from service.domain import TicketChanged
 

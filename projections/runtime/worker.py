@@ -1,7 +1,7 @@
 """The projection worker: the process `serve` starts to apply the projections, so that
 applying them never competes with intake and queries for the service's interpreter lock.
 
-    python -m projections.worker      (TICKET_AUDIT_DATABASE_URL names the log)
+    python -m projections.runtime.worker      (TICKET_AUDIT_DATABASE_URL names the log)
 
 It runs the same `LiveProjections` that would otherwise run inside `serve`, and speaks with
 its parent in JSON lines. On stdin: `{"wake": true}` after the parent committed deliveries,
@@ -21,10 +21,10 @@ from collections.abc import Callable
 import orjson
 
 from projections.catalog import CATALOG
-from projections.leadership import open_leadership
-from projections.live import LiveProjections, State, stop_applying
-from projections.signal import LogSignal, listen_for_commits
-from projections.storage import ProjectionStorage
+from projections.runtime.leadership import open_leadership
+from projections.runtime.live import LiveProjections, State, stop_applying
+from projections.runtime.wakeups import LogSignal, listen_for_commits
+from projections.store.generations import ProjectionStorage
 from service.settings import DatabaseLocation
 from service.storage import open_log
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from psycopg.rows import tuple_row
 
-from projections.store import PostgresProjectionStore, ProjectionStore
+from projections.store.views import PostgresProjectionStore, ProjectionStore
 
 Row = Sequence[Any]
 

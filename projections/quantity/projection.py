@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from projections.base import LoggedChange, TicketProjection
-from projections.store import Cursor
+from projections.read_model import LoggedChange, TicketProjection
+from projections.store.views import Cursor
 from service import json_codec
 
 

@@ -1,0 +1,1 @@
+"""The quantity read model: one point per change of a ticket's quantity."""

@@ -1,0 +1,1 @@
+"""What runs the read models: following the log, leading, rebuilding, the worker process."""

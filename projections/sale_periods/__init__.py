@@ -1,0 +1,1 @@
+"""The sale-periods read model: one timeline per sale period of a ticket."""

@@ -1,0 +1,1 @@
+"""Where read models keep their tables: stores per backend, generations, one-statement reads."""

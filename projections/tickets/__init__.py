@@ -1,0 +1,1 @@
+"""The tickets read model: current state, summaries and the hierarchy."""
