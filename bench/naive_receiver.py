@@ -23,11 +23,12 @@ from aiohttp import web
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from service import database
 from service.settings import DatabaseLocation
 
 TABLE = "naive_deliveries"
-# The service's log pool: POSTGRES_POOL_SIZE 4 plus POSTGRES_MAX_OVERFLOW 4.
-POSTGRES_CONNECTIONS = 8
+# As many connections as the service's log pool may open (its size plus as many overflow).
+POSTGRES_CONNECTIONS = 2 * database.LOG_POOL_SIZE
 
 
 class DeliveryTable(Protocol):

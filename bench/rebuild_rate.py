@@ -25,7 +25,7 @@ from projections.catalog import CATALOG
 from projections.read_model import TicketProjection
 from projections.runtime.feed import BATCH_SIZE
 from projections.runtime.offline import rebuild_offline
-from projections.store.generations import ProjectionStorage
+from projections.store.generations import ProjectionStores
 from service.settings import DatabaseLocation
 from service.storage import open_log
 
@@ -80,7 +80,7 @@ def timed_rebuild(
     location: DatabaseLocation, classes: Sequence[type[TicketProjection]]
 ) -> dict[str, Any]:
     log = open_log(location)
-    storage = ProjectionStorage(location)
+    storage = ProjectionStores(location)
     try:
         started = time.perf_counter()
         applied = rebuild_offline(log, storage, classes)

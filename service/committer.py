@@ -9,29 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
-import psycopg_pool
-from eventsourcing.persistence import PersistenceError
-
 from service.application import Outcome
 from service.domain import DeliveryFacts
+from service.storage_errors import STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-
-STORAGE_ERRORS: tuple[type[BaseException], ...] = (
-    PersistenceError,
-    psycopg.Error,
-    psycopg_pool.PoolTimeout,
-    sqlite3.Error,
-    OSError,
-)
 
 
 class StorageUnavailable(Exception):

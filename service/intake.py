@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from service.canonical import data_hash, delivery_id
-from service.committer import STORAGE_ERRORS, GroupCommitter, StorageUnavailable
+from service.committer import GroupCommitter, StorageUnavailable
 from service.domain import DeliveryFacts
 from service.metrics import Metrics
 from service.payload import DeliveryRejected, Envelope, parse_delivery, parse_source_timestamp
 from service.quarantine import QuarantineStore, QuarantineUnavailable
+from service.storage_errors import STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 

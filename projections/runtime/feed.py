@@ -6,20 +6,25 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from projections.read_model import TicketProjection
-from projections.runtime.log_reader import DecodedBatch, LogReader, read_batch, shared_reader
-from service.application import TicketAudit
+from projections.runtime.log_reader import (
+    DecodedBatch,
+    LogReader,
+    LogSource,
+    read_batch,
+    shared_reader,
+)
 
 BATCH_SIZE = 1000
 
 
-class Follower:
+class ProjectionFeed:
     """Applies the log to one projection. Followers of one log share its decoded batches
     through `reader` (by default the process's reader of that log)."""
 
     def __init__(
         self,
         projection: TicketProjection,
-        log: TicketAudit,
+        log: LogSource,
         batch_size: int = BATCH_SIZE,
         reader: LogReader | None = None,
     ) -> None:
@@ -37,7 +42,7 @@ class Follower:
         return batch.count
 
     def apply(self, batch: DecodedBatch) -> None:
-        """Apply what of `batch` lies beyond this follower's position, tracking its end."""
+        """Apply what of `batch` lies beyond this feed's position, tracking its end."""
         if batch.last_position <= self.position:
             return
         changes = batch.changes
@@ -63,26 +68,26 @@ class Follower:
 
 
 def catch_up_together(
-    followers: Sequence[Follower],
-    log: TicketAudit,
+    feeds: Sequence[ProjectionFeed],
+    log: LogSource,
     on_batch: Callable[[int], None] = lambda count: None,
     batch_size: int = BATCH_SIZE,
 ) -> int:
-    """Bring every follower to the log's head in one pass over the log; events read.
+    """Bring every feed to the log's head in one pass over the log; events read.
 
-    Each batch is decoded once and handed to every follower, each applying it in its own
+    Each batch is decoded once and handed to every feed, each applying it in its own
     transaction on a thread of its own, while the next batch is read and decoded: the
     database works on one batch while Python decodes the next. Followers ahead of the others
     skip what they have applied already.
     """
     recorder, mapper = log.recorder, log.mapper
-    position = min(follower.position for follower in followers)
+    position = min(feed.position for feed in feeds)
     total = 0
-    with ThreadPoolExecutor(len(followers) + 1, thread_name_prefix="rebuild") as pool:
+    with ThreadPoolExecutor(len(feeds) + 1, thread_name_prefix="rebuild") as pool:
         upcoming = pool.submit(read_batch, recorder, mapper, position, batch_size)
         while (batch := upcoming.result()) is not None:
             upcoming = pool.submit(read_batch, recorder, mapper, batch.last_position, batch_size)
-            applying = [pool.submit(follower.apply, batch) for follower in followers]
+            applying = [pool.submit(feed.apply, batch) for feed in feeds]
             for done in applying:
                 done.result()
             total += batch.count
@@ -90,5 +95,5 @@ def catch_up_together(
     return total
 
 
-def log_head(log: TicketAudit) -> int:
+def log_head(log: LogSource) -> int:
     return log.recorder.max_notification_id() or 0

@@ -9,7 +9,6 @@ kernel releases when the process dies.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import threading
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Protocol
 
 import psycopg
 
+from service.database import advisory_lock_key, connect
 from service.settings import DatabaseLocation
-from service.storage import POSTGRES_CONNECT_TIMEOUT_SECONDS
 
 
 class Leadership(Protocol):
@@ -43,10 +42,7 @@ class AdvisoryLockLeadership:
         self._held: set[tuple[str, int]] = set()
 
     def _key(self, name: str, generation: int) -> int:
-        digest = hashlib.blake2b(
-            f"ticket-audit:{self._location.schema}:{name}:{generation}".encode(), digest_size=8
-        ).digest()
-        return int.from_bytes(digest, "big", signed=True)
+        return advisory_lock_key(self._location, name, generation)
 
     def try_lead(self, name: str, generation: int) -> bool:
         with self._lock:
@@ -86,11 +82,7 @@ class AdvisoryLockLeadership:
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
             self._held.clear()
-            self._connection = psycopg.connect(
-                self._location.postgres_conninfo(),
-                autocommit=True,
-                connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
-            )
+            self._connection = connect(self._location)
         return self._connection
 
     def _alive(self) -> bool:

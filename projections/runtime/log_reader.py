@@ -13,15 +13,30 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from projections.read_model import TICKET_CHANGED_TOPIC, LoggedChange
-from service.application import TicketAudit
 from service.domain import TicketChanged
 
-# Followers a few batches apart still share; more would only hold memory.
+
+class LogSource(Protocol):
+    """What read models need of the log: its recorder to read and its mapper to decode.
+
+    The service's application (`service.application.LogSource`) is one; the read side
+    depends on nothing more of it.
+    """
+
+    @property
+    def recorder(self) -> ApplicationRecorder: ...
+
+    @property
+    def mapper(self) -> Mapper[UUID]: ...
+
+
+# Feeds a few batches apart still share; more would only hold memory.
 CACHED_BATCHES = 3
 
 
@@ -61,7 +76,7 @@ class LogReader:
     decoded twice. An empty answer is never kept, since the log grows.
     """
 
-    def __init__(self, log: TicketAudit, cached_batches: int = CACHED_BATCHES) -> None:
+    def __init__(self, log: LogSource, cached_batches: int = CACHED_BATCHES) -> None:
         # Not the log itself: `shared_reader` keys readers weakly by it.
         self._recorder = log.recorder
         self._mapper = log.mapper
@@ -101,11 +116,11 @@ class LogReader:
                 del self._batches[key]
 
 
-_shared: weakref.WeakKeyDictionary[TicketAudit, LogReader] = weakref.WeakKeyDictionary()
+_shared: weakref.WeakKeyDictionary[LogSource, LogReader] = weakref.WeakKeyDictionary()
 _shared_lock = threading.Lock()
 
 
-def shared_reader(log: TicketAudit) -> LogReader:
+def shared_reader(log: LogSource) -> LogReader:
     """The one reader of `log` in this process, so that its followers decode each event once."""
     with _shared_lock:
         reader = _shared.get(log)

@@ -6,15 +6,15 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
 from projections.read_model import TicketProjection
-from projections.runtime.feed import Follower, catch_up_together, log_head
-from projections.runtime.live import open_projection
-from projections.store.generations import ProjectionStorage
-from service.application import TicketAudit
+from projections.runtime.answering import open_projection
+from projections.runtime.feed import ProjectionFeed, catch_up_together, log_head
+from projections.runtime.log_reader import LogSource
+from projections.store.generations import ProjectionStores
 
 
 def rebuild_offline(
-    log: TicketAudit,
-    storage: ProjectionStorage,
+    log: LogSource,
+    storage: ProjectionStores,
     projections: type[TicketProjection] | Sequence[type[TicketProjection]],
     on_batch: Callable[[int], None] = lambda count: None,
 ) -> int:
@@ -32,7 +32,7 @@ def rebuild_offline(
             projection = open_projection(storage, cls, (active[cls.name] or 0) + 1)
             opened.callback(projection.view.close)
             fresh.append(projection)
-        applied = catch_up_together([Follower(p, log) for p in fresh], log, on_batch)
+        applied = catch_up_together([ProjectionFeed(p, log) for p in fresh], log, on_batch)
         for cls, projection in zip(classes, fresh, strict=True):
             storage.activate(cls.name, projection.view.generation)
             previous = active[cls.name]
@@ -43,5 +43,5 @@ def rebuild_offline(
     return applied
 
 
-def head_position(log: TicketAudit) -> int:
+def head_position(log: LogSource) -> int:
     return log_head(log)

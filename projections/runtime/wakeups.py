@@ -17,7 +17,8 @@ import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from service.application import TicketAudit
+from projections.runtime.log_reader import LogSource
+from service.database import connect
 from service.settings import DatabaseLocation
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class PostgresListener:
         signal: LogSignal,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self._conninfo = location.postgres_conninfo()
+        self._location = location
         self._channel = channel
         self._signal = signal
         self._loop = loop
@@ -82,7 +83,7 @@ class PostgresListener:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=3) as conn:
+                with connect(self._location) as conn:
                     conn.execute(SQL("LISTEN {0}").format(Identifier(self._channel)))
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=LISTEN_TIMEOUT_SECONDS, stop_after=1):
@@ -93,7 +94,7 @@ class PostgresListener:
 
 
 def listen_for_commits(
-    location: DatabaseLocation, log: TicketAudit, signal: LogSignal
+    location: DatabaseLocation, log: LogSource, signal: LogSignal
 ) -> PostgresListener | None:
     """On PostgreSQL, relay every process's commits to `signal`; None on SQLite."""
     if location.kind != "postgres":

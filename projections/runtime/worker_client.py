@@ -1,8 +1,8 @@
-"""`serve`'s side of the projection worker: start it, feed it, read its reports, restart it.
+"""`serve`'s side of the projection worker: start it, feed it, read its reports, replace it.
 
-The worker is a child process (`projections.runtime.worker`). Its reports go to a callback (the
-observing `LiveProjections`); when it exits while `serve` still runs, every projection shows
-"failed" until a new worker reports again.
+The worker is a child process (`service.projection_worker`, running
+`projections.runtime.worker`). Its reports go to a callback (the `Observer`); when it exits
+while `serve` still runs, every projection shows "failed" until a new worker reports again.
 """
 
 from __future__ import annotations
@@ -11,22 +11,24 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 
 import orjson
 
-from projections.runtime.live import Report
-from projections.runtime.worker import DATABASE_VARIABLE
+from projections.runtime.answering import Report
 
 logger = logging.getLogger(__name__)
 
+WORKER_MODULE = "service.projection_worker"
+DATABASE_VARIABLE = "TICKET_AUDIT_DATABASE_URL"
 RESTART_PAUSE_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 20.0
 WAKE = b'{"wake":true}\n'
 
 
-class ProjectionWorker:
+class WorkerClient:
     def __init__(self, database_url: str, on_report: Report, on_lost: Callable[[], None]):
         self._database_url = database_url
         self._on_report = on_report
@@ -44,7 +46,7 @@ class ProjectionWorker:
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "projections.runtime.worker",
+            WORKER_MODULE,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env={**os.environ, DATABASE_VARIABLE: self._database_url},
@@ -65,7 +67,7 @@ class ProjectionWorker:
             returncode = await process.wait()
             if self._stopping:
                 return
-            logger.error("projection worker exited with %s; starting another", returncode)
+            logger.error("projection worker %s; starting another", _exit_reason(returncode))
             self._on_lost()
             await asyncio.sleep(RESTART_PAUSE_SECONDS)
 
@@ -81,6 +83,21 @@ class ProjectionWorker:
             self._pending_rebuilds.append(name)
             return
         stdin.write(orjson.dumps({"rebuild": name}) + b"\n")
+
+    def release(self, name: str, generation: int) -> None:
+        """No query here reads `generation` of `name` any longer: the worker may drop it."""
+        stdin = self._stdin()
+        if stdin is not None:
+            stdin.write(orjson.dumps({"release": name, "generation": generation}) + b"\n")
+
+    def replace(self, reason: str) -> None:
+        """End a worker that stopped making progress; the supervisor starts another."""
+        process = self._process
+        if process is None or process.returncode is not None or self._stopping:
+            return
+        logger.error("projection worker stalled (%s); replacing it", reason)
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
 
     def _stdin(self) -> asyncio.StreamWriter | None:
         process = self._process
@@ -111,3 +128,9 @@ class ProjectionWorker:
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
+
+
+def _exit_reason(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with status {returncode}"

@@ -13,15 +13,12 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composed, Identifier
 
 from projections.store.views import PostgresProjectionStore, ProjectionStore, SQLiteProjectionStore
+from service import database
 from service.settings import DatabaseLocation
 from service.setup_lock import schema_setup
-from service.storage import POSTGRES_CONNECT_TIMEOUT_SECONDS, prepare_storage
-
-# Projection followers, rebuilds and queries share one pool per process.
-POSTGRES_POOL_SIZE = 8
 
 
-class ProjectionStorage:
+class ProjectionStores:
     def __init__(self, location: DatabaseLocation) -> None:
         self.location = location
         self._lock = threading.Lock()
@@ -31,7 +28,7 @@ class ProjectionStorage:
             self._create_registry(location)
 
     def _create_registry(self, location: DatabaseLocation) -> None:
-        prepare_storage(location)
+        database.prepare_storage(location)
         if location.kind == "postgres":
             self._datastore = PostgresDatastore(
                 dbname=location.dbname,
@@ -40,9 +37,9 @@ class ProjectionStorage:
                 user=location.user,
                 password=location.password,
                 schema=location.schema,
-                connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
-                pool_size=POSTGRES_POOL_SIZE,
-                max_overflow=POSTGRES_POOL_SIZE,
+                connect_timeout=database.CONNECT_TIMEOUT_SECONDS,
+                pool_size=database.PROJECTION_POOL_SIZE,
+                max_overflow=database.PROJECTION_POOL_SIZE,
                 pre_ping=True,
             )
             with self._datastore.transaction(commit=True) as cursor:

@@ -19,7 +19,7 @@ from projections.history.queries import (
     whole_feed,
 )
 from projections.read_model import epoch_micros
-from projections.store.generations import ProjectionStorage
+from projections.store.generations import ProjectionStores
 from projections.store.views import ProjectionStore
 from service.payload import parse_source_timestamp
 from service.settings import Settings, SettingsError
@@ -44,7 +44,7 @@ def export_feed(
         since_us=_micros("--since", since, settings),
         until_us=_micros("--until", until, settings),
     )
-    storage = ProjectionStorage(settings.database)
+    storage = ProjectionStores(settings.database)
     try:
         generation = storage.active_generation(PROJECTION)
         if generation is None:

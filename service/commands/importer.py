@@ -6,16 +6,16 @@ import asyncio
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from aiohttp import web
 from tqdm import tqdm
 
+from service import bootstrap
 from service.intake import Answer
+from service.metrics import Metrics
 from service.settings import Settings, SettingsError
-from service.web.app import create_app
-from service.web.keys import INTAKE
 
 # Enough deliveries in flight to fill a group commit, few enough to bound memory.
 IN_FLIGHT = 500
@@ -35,25 +35,23 @@ def import_file(settings: Settings, path: str) -> int:
 
 
 async def _import(settings: Settings, source: BinaryIO) -> Counter[str]:
-    app = create_app(settings)
-    runner = web.AppRunner(app)
-    # Running the app's startup opens the same log, quarantine and group commit as `serve`.
-    await runner.setup()
     counts: Counter[str] = Counter()
-    try:
-        intake = app[INTAKE]
-        with tqdm(unit="delivery", file=sys.stderr) as progress:
-            pending: set[asyncio.Task[Answer]] = set()
-            for line in _deliveries(source):
-                pending.add(asyncio.create_task(intake.receive(line, datetime.now(UTC))))
-                if len(pending) >= IN_FLIGHT:
-                    done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine") as quarantine_writer:
+        async with (
+            bootstrap.opened_log(settings.database) as log,
+            bootstrap.opened_write_side(settings, log, Metrics(), quarantine_writer) as write_side,
+        ):
+            intake = write_side.intake
+            with tqdm(unit="delivery", file=sys.stderr) as progress:
+                pending: set[asyncio.Task[Answer]] = set()
+                for line in _deliveries(source):
+                    pending.add(asyncio.create_task(intake.receive(line, datetime.now(UTC))))
+                    if len(pending) >= IN_FLIGHT:
+                        done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
+                        _count(done, counts, progress)
+                if pending:
+                    done, _ = await asyncio.wait(pending)
                     _count(done, counts, progress)
-            if pending:
-                done, _ = await asyncio.wait(pending)
-                _count(done, counts, progress)
-    finally:
-        await runner.cleanup()
     return counts
 
 

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from projections.catalog import CATALOG
 from projections.runtime.offline import head_position, rebuild_offline
-from projections.store.generations import ProjectionStorage
+from projections.store.generations import ProjectionStores
 from service.settings import Settings, SettingsError
 from service.storage import open_log
 
@@ -22,7 +22,7 @@ def rebuild(settings: Settings, names: Sequence[str]) -> int:
             f"unknown projection {', '.join(unknown)} (known: {', '.join(CATALOG)})"
         )
     log = open_log(settings.database)
-    storage = ProjectionStorage(settings.database)
+    storage = ProjectionStores(settings.database)
     try:
         head = head_position(log)
         chosen = [CATALOG[name] for name in dict.fromkeys(names or CATALOG)]

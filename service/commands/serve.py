@@ -9,8 +9,8 @@ import sys
 import uvloop
 from aiohttp import web
 
-from service.committer import STORAGE_ERRORS
 from service.settings import Settings
+from service.storage_errors import STORAGE_ERRORS
 from service.web.app import create_app
 
 

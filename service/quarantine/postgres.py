@@ -14,6 +14,7 @@ from psycopg.rows import TupleRow
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from service import database
 from service.quarantine import (
     QuarantinedDelivery,
     QuarantineUnavailable,
@@ -24,7 +25,6 @@ from service.quarantine import (
 )
 
 TABLE = "quarantine"
-CONNECT_TIMEOUT_SECONDS = 2
 # A little more than one connect attempt: with the server gone, a caller learns it in seconds
 # instead of holding one of the HTTP layer's worker threads.
 POOL_WAIT_SECONDS = 3
@@ -63,11 +63,11 @@ class PostgresQuarantine:
         self._pool: ConnectionPool[Connection[TupleRow]] = ConnectionPool(
             conninfo,
             min_size=1,
-            max_size=4,
+            max_size=database.QUARANTINE_POOL_SIZE,
             timeout=POOL_WAIT_SECONDS,
             name="quarantine",
             kwargs={
-                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "connect_timeout": database.CONNECT_TIMEOUT_SECONDS,
                 "application_name": "ticket-audit-quarantine",
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
             },

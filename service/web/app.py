@@ -8,19 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from projections.catalog import CATALOG
-from projections.runtime.leadership import open_leadership
-from projections.runtime.live import LiveProjections, State, stop_applying
-from projections.runtime.wakeups import LogSignal, listen_for_commits
-from projections.runtime.worker_client import ProjectionWorker
-from projections.store.generations import ProjectionStorage
-from service.committer import GroupCommitter
-from service.intake import Intake
+from projections.runtime.wakeups import LogSignal
+from service import bootstrap
 from service.metrics import Metrics
-from service.quarantine import open_quarantine
 from service.settings import Settings
 from service.signatures import SignatureVerifier
-from service.storage import open_log
 from service.web.errors import json_errors
 from service.web.keys import (
     INTAKE,
@@ -34,6 +26,7 @@ from service.web.keys import (
     SETTINGS,
     SIGNATURES,
 )
+from service.web.reading import release_reads
 from service.web.routes import setup_routes
 
 # Queries and admin reads share a bounded pool: the storage API is synchronous.
@@ -43,7 +36,9 @@ READER_THREADS = 8
 def create_app(settings: Settings, projection_worker: bool = False) -> web.Application:
     """The service. With `projection_worker`, a child process applies the projections (what
     `serve` runs); without, this process applies them itself."""
-    app = web.Application(middlewares=[json_errors], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[json_errors, release_reads], client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[LOG_SIGNAL] = LogSignal()
@@ -55,7 +50,6 @@ def create_app(settings: Settings, projection_worker: bool = False) -> web.Appli
     )
     app.cleanup_ctx.append(reader_threads)
     app.cleanup_ctx.append(event_log)
-    app.cleanup_ctx.append(quarantine_store)
     app.cleanup_ctx.append(intake_with_group_commit)
     app.cleanup_ctx.append(
         projections_in_a_worker if projection_worker else projections_following_the_log
@@ -71,78 +65,30 @@ async def reader_threads(app: web.Application) -> AsyncIterator[None]:
 
 
 async def event_log(app: web.Application) -> AsyncIterator[None]:
-    location = app[SETTINGS].database
-    app[LOG] = await asyncio.get_running_loop().run_in_executor(None, open_log, location)
-    yield
-    app[LOG].close()
-
-
-async def quarantine_store(app: web.Application) -> AsyncIterator[None]:
-    app[QUARANTINE] = open_quarantine(app[SETTINGS].database)
-    yield
-    app[QUARANTINE].close()
+    async with bootstrap.opened_log(app[SETTINGS].database) as log:
+        app[LOG] = log
+        yield
 
 
 async def intake_with_group_commit(app: web.Application) -> AsyncIterator[None]:
-    metrics = app[METRICS]
-    signal = app[LOG_SIGNAL]
-
-    def committed(batch_size: int) -> None:
-        metrics.commit_batch_size.observe(batch_size)
-        signal.notify()
-
-    committer = GroupCommitter(app[LOG].record_deliveries, on_batch=committed)
-    await committer.start()
-    settings = app[SETTINGS]
-    app[INTAKE] = Intake(
-        committer,
-        app[QUARANTINE],
-        app[READERS],
-        settings.zone,
-        settings.max_body_bytes,
-        metrics,
-    )
-    yield
-    await committer.stop()
+    async with bootstrap.opened_write_side(
+        app[SETTINGS], app[LOG], app[METRICS], app[READERS], on_commit=app[LOG_SIGNAL].notify
+    ) as write_side:
+        app[INTAKE] = write_side.intake
+        app[QUARANTINE] = write_side.quarantine
+        yield
 
 
 async def projections_following_the_log(app: web.Application) -> AsyncIterator[None]:
-    loop = asyncio.get_running_loop()
-    location = app[SETTINGS].database
-    storage = await loop.run_in_executor(None, ProjectionStorage, location)
-    leadership = open_leadership(location)
-    live = LiveProjections(app[LOG], storage, CATALOG, app[LOG_SIGNAL], leadership)
-    await live.start()
-    app[PROJECTIONS] = live
-    listener = listen_for_commits(location, app[LOG], app[LOG_SIGNAL])
-    yield
-    await stop_applying(live, app[REBUILDS], listener, leadership, storage)
+    async with bootstrap.applying_here(
+        app[SETTINGS].database, app[LOG], app[LOG_SIGNAL], app[REBUILDS]
+    ) as applier:
+        app[PROJECTIONS] = applier
+        yield
 
 
 async def projections_in_a_worker(app: web.Application) -> AsyncIterator[None]:
     """The worker applies; this process observes its reports and answers from the tables."""
-    settings = app[SETTINGS]
-    storage = await asyncio.get_running_loop().run_in_executor(
-        None, ProjectionStorage, settings.database
-    )
-
-    # The worker and the observer refer to each other: reports go to the observer, and the
-    # observer hands rebuilds to the worker.
-    def observe(name: str, generation: int, position: int, state: State) -> None:
-        live.observe(name, generation, position, state)
-
-    def lost() -> None:
-        live.applier_lost()
-
-    worker = ProjectionWorker(settings.database_url, on_report=observe, on_lost=lost)
-    live = LiveProjections(
-        app[LOG], storage, CATALOG, app[LOG_SIGNAL], None, delegate_rebuild=worker.rebuild
-    )
-    await live.start()
-    app[PROJECTIONS] = live
-    await worker.start()
-    app[LOG_SIGNAL].subscribe(worker.wake)
-    yield
-    await worker.stop()
-    await live.stop()
-    storage.close()
+    async with bootstrap.applying_in_a_worker(app[SETTINGS], app[LOG], app[LOG_SIGNAL]) as observer:
+        app[PROJECTIONS] = observer
+        yield

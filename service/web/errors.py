@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 
 from service import json_codec
-from service.committer import STORAGE_ERRORS
 from service.quarantine import QuarantineUnavailable
+from service.storage_errors import STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 

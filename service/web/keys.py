@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from projections.runtime.live import LiveProjections
+from projections.runtime.answering import AnsweringProjections
 from projections.runtime.wakeups import LogSignal
 from service.application import TicketAudit
 from service.intake import Intake
@@ -23,6 +24,8 @@ LOG = web.AppKey("log", TicketAudit)
 QUARANTINE = web.AppKey("quarantine", QuarantineStore)
 INTAKE = web.AppKey("intake", Intake)
 SIGNATURES: web.AppKey[SignatureVerifier | None] = web.AppKey("signatures")
-PROJECTIONS = web.AppKey("projections", LiveProjections)
+PROJECTIONS = web.AppKey("projections", AnsweringProjections)
 LOG_SIGNAL = web.AppKey("log_signal", LogSignal)
 REBUILDS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("rebuilds")
+# What each query request must hand back once it is done with the generation it read.
+RELEASES: web.RequestKey[list[Callable[[], None]]] = web.RequestKey("releases")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
 from typing import TypeVar
 
@@ -14,7 +14,7 @@ from projections.store.views import ProjectionStore
 from service.payload import parse_source_timestamp
 from service.web.auth import check_scope
 from service.web.errors import bad_request, json_error
-from service.web.keys import PROJECTIONS, READERS, SETTINGS
+from service.web.keys import PROJECTIONS, READERS, RELEASES, SETTINGS
 
 MIN_POSITION_WAIT_SECONDS = 5.0
 
@@ -30,7 +30,22 @@ async def projection_for_read(request: web.Request, name: str) -> ProjectionStor
         min_position, [name], MIN_POSITION_WAIT_SECONDS
     ):
         raise json_error(503, {"error": "projection_lag"}, headers={"Retry-After": "1"})
-    return live.projection(name).view
+    store, release = live.take_for_reading(name)
+    request.setdefault(RELEASES, []).append(release)
+    return store
+
+
+@web.middleware
+async def release_reads(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Hand back the generations a query read once it has answered, streamed answers included:
+    a generation replaced meanwhile is retired only then."""
+    try:
+        return await handler(request)
+    finally:
+        for release in request.get(RELEASES, ()):
+            release()
 
 
 async def in_reader(request: web.Request, query: Callable[[], Result]) -> Result:

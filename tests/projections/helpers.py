@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from projections.store.generations import ProjectionStorage
+from projections.store.generations import ProjectionStores
 from service.application import TicketAudit
 from service.settings import DatabaseLocation
 from service.storage import open_log
@@ -110,11 +110,11 @@ async def seed_history(api: TicketApi, fixture_bodies: Mapping[str, bytes]) -> l
 
 
 @contextmanager
-def opened(database_url: str) -> Iterator[tuple[TicketAudit, ProjectionStorage]]:
+def opened(database_url: str) -> Iterator[tuple[TicketAudit, ProjectionStores]]:
     """The log and the projections' storage, as the CLI opens them while no service runs."""
     location = DatabaseLocation.parse(database_url)
     log = open_log(location)
-    storage = ProjectionStorage(location)
+    storage = ProjectionStores(location)
     try:
         yield log, storage
     finally:

@@ -8,10 +8,10 @@ import pytest
 
 from projections.catalog import CATALOG
 from projections.read_model import TicketProjection
-from projections.runtime.feed import Follower, catch_up_together
-from projections.runtime.live import open_projection
+from projections.runtime.answering import open_projection
+from projections.runtime.feed import ProjectionFeed, catch_up_together
 from projections.runtime.offline import rebuild_offline
-from projections.store.generations import ProjectionStorage
+from projections.store.generations import ProjectionStores
 from projections.store.views import ProjectionStore
 from service.application import TicketAudit
 from tests.helpers import Serve, make_settings
@@ -25,7 +25,7 @@ def table_rows(view: ProjectionStore, table: str) -> list[tuple[Any, ...]]:
     return sorted(tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in rows)
 
 
-def every_table(storage: ProjectionStorage) -> dict[str, list[tuple[Any, ...]]]:
+def every_table(storage: ProjectionStores) -> dict[str, list[tuple[Any, ...]]]:
     """Each active generation's rows, table by table."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     for name, cls in CATALOG.items():
@@ -75,7 +75,7 @@ def counting_decodes(log: TicketAudit, monkeypatch: pytest.MonkeyPatch) -> list[
     return decoded
 
 
-def fresh(storage: ProjectionStorage, generation: int) -> list[TicketProjection]:
+def fresh(storage: ProjectionStores, generation: int) -> list[TicketProjection]:
     return [open_projection(storage, cls, generation) for cls in CATALOG.values()]
 
 
@@ -89,7 +89,7 @@ async def test_followers_in_step_decode_each_event_once(
     with opened(database_url) as (log, storage):
         decoded = counting_decodes(log, monkeypatch)
         projections = fresh(storage, 5)
-        followers = [Follower(projection, log, batch_size=4) for projection in projections]
+        followers = [ProjectionFeed(projection, log, batch_size=4) for projection in projections]
         while sum(follower.step() for follower in followers):
             pass
         assert [follower.position for follower in followers] == [head] * len(followers)
@@ -105,11 +105,11 @@ async def test_a_pass_brings_followers_from_different_positions_to_the_same_tabl
     with opened(database_url) as (log, storage):
         ahead = fresh(storage, 5)
         for projection in ahead:
-            follower = Follower(projection, log, batch_size=3)
+            follower = ProjectionFeed(projection, log, batch_size=3)
             while follower.position < head // 2:
                 follower.step()
         behind = fresh(storage, 6)
-        followers = [Follower(projection, log) for projection in [*ahead, *behind]]
+        followers = [ProjectionFeed(projection, log) for projection in [*ahead, *behind]]
         assert catch_up_together(followers, log, batch_size=4) == head
         for one, other in zip(ahead, behind, strict=True):
             for table in type(one).tables:

@@ -15,10 +15,10 @@ import psycopg
 import pytest
 
 from projections.read_model import LoggedChange, epoch_micros
-from projections.runtime import live
-from projections.runtime.feed import Follower
-from projections.runtime.live import open_projection
-from projections.store.generations import ProjectionStorage
+from projections.runtime import applier
+from projections.runtime.answering import open_projection
+from projections.runtime.feed import ProjectionFeed
+from projections.store.generations import ProjectionStores
 from projections.store.views import Cursor, ProjectionStore
 from projections.tickets import queries as ticket_queries
 from projections.tickets.projection import TicketsProjection
@@ -130,8 +130,8 @@ async def assert_reads_unchanged(api: TicketApi, before: dict[str, bytes]) -> No
         assert [item for item in listed if item["ticketId"] <= SEEDED_TICKETS] == seeded
 
 
-def gated_follower(gate: threading.Event) -> type[Follower]:
-    class GatedFollower(Follower):
+def gated_follower(gate: threading.Event) -> type[ProjectionFeed]:
+    class GatedFollower(ProjectionFeed):
         """A rebuild's follower that starts catching up once the test has read beside it."""
 
         def catch_up(self, on_batch: Callable[[int], None] = lambda count: None) -> int:
@@ -149,10 +149,11 @@ async def test_live_rebuild_keeps_answering_then_switches(
     before = await snapshot_answers(api, ticket_ids)
     assert len(json.loads(answer(before, LIST_ALL))["items"]) == SEEDED_TICKETS
     gate = threading.Event()
-    monkeypatch.setattr(live, "Follower", gated_follower(gate))
+    monkeypatch.setattr(applier, "ProjectionFeed", gated_follower(gate))
 
-    # A query that takes the answering generation just before the switch runs on it after.
-    taken_before_switch = api.client.app[PROJECTIONS].projection("tickets").view
+    # A query that takes the answering generation just before the switch runs on it after,
+    # however long it takes: the replaced generation stays until it is released.
+    taken_before_switch, release = api.client.app[PROJECTIONS].take_for_reading("tickets")
     response = await api.client.post("/v1/projections/tickets/rebuild")
     assert (response.status, await response.json()) == (
         202,
@@ -188,9 +189,35 @@ async def test_live_rebuild_keeps_answering_then_switches(
     )
     for new_ticket in written_meanwhile:
         assert (await api.ticket(new_ticket))["version"] == 1
-    # Stopping the service drops the replaced generation rather than leave it behind.
     assert generation_exists(database_url, 1)
+    assert await asyncio.to_thread(ticket_queries.current_state, taken_before_switch, 1)
+    # Its last reader done, the replaced generation goes.
+    release()
+    for _ in range(MAX_POLLS):
+        if not generation_exists(database_url, 1):
+            break
+        await api.read("/v1/projections")
+    assert not generation_exists(database_url, 1)
+    assert generation_exists(database_url, 2)
+
+
+async def test_stopping_the_service_drops_a_replaced_generation_still_being_read(
+    serve: Serve, database_url: str
+) -> None:
+    api = TicketApi(await serve(make_settings(database_url)))
+    await api.deliver(1, "2024-06-01T00:00:00", quantity=1)
+    _, release = api.client.app[PROJECTIONS].take_for_reading("tickets")
+    response = await api.client.post("/v1/projections/tickets/rebuild")
+    assert response.status == 202
+    for _ in range(MAX_POLLS):
+        if active_generation(database_url) == 2:
+            break
+        await api.read("/v1/projections")
+    assert active_generation(database_url) == 2
+    assert generation_exists(database_url, 1)
+    # The queries end with the service, so it does not leave the generation behind.
     await api.client.close()
+    release()
     assert not generation_exists(database_url, 1)
     assert generation_exists(database_url, 2)
 
@@ -231,7 +258,7 @@ async def test_a_crash_mid_rebuild_resumes_to_the_same_read_model(
 
     with opened(database_url) as (log, storage):
         interrupted = open_projection(storage, TicketsProjection, 7)
-        follower = Follower(interrupted, log, batch_size=2)
+        follower = ProjectionFeed(interrupted, log, batch_size=2)
         while follower.position < api.head // 2:
             follower.step()
         applied = follower.position
@@ -250,9 +277,9 @@ async def test_a_crash_mid_rebuild_resumes_to_the_same_read_model(
 
     with opened(database_url) as (log, storage):
         resumed = open_projection(storage, TicketsProjection, 7)
-        assert Follower(resumed, log).catch_up() == api.head - applied
+        assert ProjectionFeed(resumed, log).catch_up() == api.head - applied
         clean = open_projection(storage, TicketsProjection, 8)
-        assert Follower(clean, log).catch_up() == api.head
+        assert ProjectionFeed(clean, log).catch_up() == api.head
         assert read_model(resumed.view, ticket_ids) == read_model(clean.view, ticket_ids)
         for view in (resumed.view, clean.view):
             view.close()
@@ -274,12 +301,12 @@ async def test_a_failed_live_rebuild_leaves_the_old_generation_following(
     await api.deliver(7, MIDDLE, quantity=1)
     await api.ticket(7)
 
-    def registry_unavailable(storage: ProjectionStorage, name: str, generation: int) -> None:
+    def registry_unavailable(storage: ProjectionStores, name: str, generation: int) -> None:
         raise RuntimeError("registry unavailable")
 
     with monkeypatch.context() as patched:
         # Fails once the new generation has caught up, as readers were about to switch to it.
-        patched.setattr(ProjectionStorage, "activate", registry_unavailable)
+        patched.setattr(ProjectionStores, "activate", registry_unavailable)
         failing = await start_rebuild(api)
         with pytest.raises(RuntimeError, match="registry unavailable"):
             await failing

@@ -24,6 +24,7 @@ from pytest_aiohttp import AiohttpClient
 from service.application import Outcome, TicketAudit
 from service.canonical import data_hash, delivery_id
 from service.chain import verify
+from service.database import prepare_storage
 from service.domain import DeliveryFacts, TicketChanged
 from service.intake import delivery_facts
 from service.payload import parse_delivery
@@ -31,7 +32,7 @@ from service.persistence.deflate_dictionaries import FORMAT_3
 from service.persistence.event_codec import TICKET_CHANGED_TOPIC, TicketMapper
 from service.persistence.links import chain_rows
 from service.settings import DatabaseLocation
-from service.storage import eventsourcing_env, prepare_storage
+from service.storage import eventsourcing_env
 from tests.helpers import (
     FIXTURES,
     Serve,

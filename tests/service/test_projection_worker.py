@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from projections.store.generations import ProjectionStorage
+from projections.store.generations import ProjectionStores
 from service.settings import DatabaseLocation
 from tests.helpers import INTAKE, delivery
 from tests.service.serve_process import call, serving, serving_process
 
-WORKER_MODULE = "projections.runtime.worker"
+WORKER_MODULE = "service.projection_worker"
 # Bounds on waits for a process to appear or go: generous, as a loaded machine is slow.
 PROCESS_WAIT_SECONDS = 30.0
 PROCESS_POLL_SECONDS = 0.05
@@ -158,7 +158,7 @@ def test_a_live_rebuild_runs_in_the_worker_and_switches_readers(database_url: st
         assert status == 200, before
         status, accepted = call(base, "POST", "/v1/projections/history/rebuild")
         assert (status, accepted) == (202, {"name": "history", "state": "rebuilding"})
-        storage = ProjectionStorage(DatabaseLocation.parse(database_url))
+        storage = ProjectionStores(DatabaseLocation.parse(database_url))
         try:
             until(lambda: storage.active_generation("history") == 2, "the new generation")
         finally:
