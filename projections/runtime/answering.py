@@ -175,6 +175,7 @@ class AnsweringProjections(ABC):
     async def status(self) -> list[dict[str, object]]:
         head = await self.head()
         now = asyncio.get_running_loop().time()
+        self._note_head(head, now)
         return [
             {
                 "name": name,
@@ -190,6 +191,13 @@ class AnsweringProjections(ABC):
         if answering.state == "live" and self._stalled(answering, head, now):
             return "stalled"
         return answering.state
+
+    def _note_head(self, head: int, now: float) -> None:
+        """A projection at the head is not stalled, however long since it last moved: its
+        stall clock starts when it is first seen behind."""
+        for answering in self._answering.values():
+            if answering.position >= head:
+                answering.progressed_at = now
 
     @staticmethod
     def _stalled(answering: Answering, head: int, now: float) -> bool:

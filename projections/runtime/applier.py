@@ -129,6 +129,7 @@ class Applier(AnsweringProjections):
                 if leading and applied < BATCH_SIZE:
                     self._caught_up_at[name] = loop.time()
             else:
+                answering.progressed_at = loop.time()  # caught up: nothing to make progress on
                 await wait_round(round_, self._poll if leading else STANDBY_POLL_SECONDS)
 
     async def _lead(self, answering: Answering) -> bool:

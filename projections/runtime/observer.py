@@ -117,6 +117,7 @@ class Observer(AnsweringProjections):
             except STORAGE_ERRORS:
                 continue  # an outage is not a stall; the applier reports it as failed
             now = loop.time()
+            self._note_head(head, now)
             stalled = [
                 answering.name
                 for answering in self._answering.values()

@@ -6,7 +6,10 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from projections.store.generations import ProjectionStores
 from service.application import TicketAudit
@@ -128,3 +131,17 @@ async def record(api: TicketApi, data: dict[str, Any], timestamp: str) -> int:
     recorded = await api.post_body(body)
     assert recorded.status == 201
     return recorded.position
+
+
+def generation_exists(database_url: str, generation: int, name: str = "tickets") -> bool:
+    """Whether the tables of that generation of the projection are still there."""
+    location = DatabaseLocation.parse(database_url)
+    if location.kind == "sqlite":
+        return Path(location.sibling_sqlite_path(f"{name}.g{generation}")).exists()
+    with psycopg.connect(location.postgres_conninfo()) as connection:
+        found = connection.execute(
+            "SELECT 1 FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_name LIKE %s",
+            (location.schema, f"{name}\\_g{generation}\\_%"),
+        ).fetchone()
+    return found is not None

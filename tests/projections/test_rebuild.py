@@ -8,10 +8,8 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from projections.read_model import LoggedChange, epoch_micros
@@ -22,7 +20,6 @@ from projections.store.generations import ProjectionStores
 from projections.store.views import Cursor, ProjectionStore
 from projections.tickets import queries as ticket_queries
 from projections.tickets.projection import TicketsProjection
-from service.settings import DatabaseLocation
 from service.web import reading
 from service.web.keys import PROJECTIONS, REBUILDS
 from tests.helpers import Serve, make_settings, run_cli
@@ -30,6 +27,7 @@ from tests.projections.helpers import (
     LATE,
     MIDDLE,
     TicketApi,
+    generation_exists,
     opened,
     seed_history,
     snapshot_answers,
@@ -42,18 +40,6 @@ VERSIONS_EACH = 5
 MAX_POLLS = 2000
 CONCURRENT_READS = 30
 GATE_TIMEOUT_SECONDS = 60
-
-
-def generation_exists(database_url: str, generation: int) -> bool:
-    location = DatabaseLocation.parse(database_url)
-    if location.kind == "sqlite":
-        return Path(location.sibling_sqlite_path(f"tickets.g{generation}")).exists()
-    with psycopg.connect(location.postgres_conninfo()) as connection:
-        found = connection.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-            (location.schema, f"tickets_g{generation}_current"),
-        ).fetchone()
-    return found is not None
 
 
 def active_generation(database_url: str) -> int | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from projections.store.generations import ProjectionStores
 from service.settings import DatabaseLocation
 from tests.helpers import INTAKE, delivery
+from tests.projections.helpers import generation_exists
 from tests.service.serve_process import call, serving, serving_process
 
 WORKER_MODULE = "service.projection_worker"
@@ -173,3 +174,24 @@ def test_a_live_rebuild_runs_in_the_worker_and_switches_readers(database_url: st
         until(live_again, "the rebuilt history to be live")
         status, after = call(base, "GET", f"/v1/tickets/7/history?minPosition={position}")
         assert (status, after) == (200, before)
+        # No query in `serve` reads the replaced generation any longer: the worker drops it.
+        until(lambda: not generation_exists(database_url, 1, "history"), "the old generation gone")
+
+
+def test_a_stalled_worker_shows_as_stalled_and_is_replaced(database_url: str) -> None:
+    with serving_process(database_url) as (base, serve):
+        stalled = worker_of(serve)
+        os.kill(stalled, signal.SIGSTOP)
+        position = record(base, 7, quantity=1)
+
+        def shown_stalled() -> bool:
+            status, projections = call(base, "GET", "/v1/projections")
+            assert status == 200, projections
+            return any(p["state"] == "stalled" and p["lag"] > 0 for p in projections)
+
+        until(shown_stalled, "the projections to show as stalled")
+        until(lambda: not alive(stalled), "the stalled worker to be ended")
+        assert worker_of(serve) != stalled
+        status, answer = call(base, "GET", f"/v1/tickets/7?minPosition={position}")
+        assert status == 200, answer
+        until(lambda: all_at(base, position), f"every projection at {position}")
