@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install clean bench bench-quick
+.PHONY: run test test-quick lint typecheck unit install clean bench bench-quick
 
 run: $(INSTALLED)
 	$(BIN)/ticket-audit serve
@@ -20,6 +20,11 @@ typecheck: $(INSTALLED)
 
 unit: $(INSTALLED)
 	$(BIN)/pytest -q
+
+# The read models' unit tests alone (tests/projections/unit): seconds, no PostgreSQL needed.
+# They use neither hypothesis nor schemathesis, whose plugins take half the start-up time.
+test-quick: $(INSTALLED)
+	$(BIN)/pytest -q -p no:hypothesispytest -p no:schemathesis tests/projections/unit
 
 # Needs the PostgreSQL server of `make test`; BENCH_ARGS passes options (e.g. --events 20000).
 bench: $(INSTALLED)

@@ -113,6 +113,8 @@ class TicketProjection(Projection[ProjectionStore]):
             self.view.track(cursor, last_position)
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        # The library's `Projection` requires it (its `ProjectionRunner` calls it one event
+        # at a time); the runtime here applies whole batches through `process_batch`.
         change = LoggedChange.of(domain_event, tracking.notification_id)
         self.process_batch([change], tracking.notification_id)
 

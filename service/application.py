@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import threading
 from collections.abc import Mapping, Sequence
@@ -14,10 +13,8 @@ from eventsourcing.application import Application, LRUCache
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
-    JSONTranscoder,
     Mapper,
     OperationalError,
-    Transcoding,
 )
 
 from service.domain import DeliveryFacts, Ticket, TicketChanged, ticket_uuid
@@ -54,25 +51,8 @@ class Outcome:
         return body
 
 
-class BytesAsBase64(Transcoding):
-    """How format 1 events (see `TicketMapper`) kept the raw body; older logs still hold it."""
-
-    type = bytes
-    name = "bytes_b64"
-
-    def encode(self, obj: bytes) -> str:
-        return base64.b64encode(obj).decode("ascii")
-
-    def decode(self, data: str) -> bytes:
-        return base64.b64decode(data)
-
-
 class TicketAudit(Application[UUID]):
     name = "TicketAudit"
-    env = {  # noqa: RUF012 (the library reads this class attribute)
-        # Events written before format 2 (see `TicketMapper`) are zlib streams of JSON.
-        "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
-    }
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
@@ -86,10 +66,6 @@ class TicketAudit(Application[UUID]):
         return self.factory.mapper(
             transcoder=self.construct_transcoder(), mapper_class=TicketMapper
         )
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
-        transcoder.register(BytesAsBase64())
 
     @property
     def chained_recorder(self) -> ChainedRecorder:
@@ -142,7 +118,7 @@ class TicketAudit(Application[UUID]):
         if not changed:
             return {}
         links = {
-            (ticket_uuid(j.ticket_id), j.version): DeliveryLink(j.ticket_id, j.delivery.delivery_id)
+            (ticket_uuid(j.ticket_id), j.version): DeliveryLink(j.delivery.delivery_id)
             for j in judged
             if j.delivery is not None
         }

@@ -213,10 +213,6 @@ class RawLog:
     def delete_link(self, position: int) -> None:
         self.execute("DELETE FROM event_chain WHERE position = ?", (position,))
 
-    def event_count(self) -> int:
-        ((count,),) = self.execute("SELECT count(*) FROM stored_events")
-        return int(count)
-
     def copy_event(self, position: int, new_version: int) -> None:
         """Append a copy of an event under a new version, as if written behind the service."""
         self.execute(

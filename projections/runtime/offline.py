@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 from projections.read_model import TicketProjection
 from projections.runtime.answering import open_projection
-from projections.runtime.feed import ProjectionFeed, catch_up_together, log_head
+from projections.runtime.feed import ProjectionFeed, catch_up_together
 from projections.runtime.log_reader import LogSource
 from projections.store.generations import ProjectionStores
 
@@ -41,7 +41,3 @@ def rebuild_offline(
                 old.drop_tables()
                 old.view.close()
     return applied
-
-
-def head_position(log: LogSource) -> int:
-    return log_head(log)

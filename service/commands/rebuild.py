@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from tqdm import tqdm
 
 from projections.catalog import CATALOG
-from projections.runtime.offline import head_position, rebuild_offline
+from projections.runtime.feed import log_head
+from projections.runtime.offline import rebuild_offline
 from projections.store.generations import ProjectionStores
 from service.settings import Settings, SettingsError
 from service.storage import open_log
@@ -24,7 +25,7 @@ def rebuild(settings: Settings, names: Sequence[str]) -> int:
     log = open_log(settings.database)
     storage = ProjectionStores(settings.database)
     try:
-        head = head_position(log)
+        head = log_head(log)
         chosen = [CATALOG[name] for name in dict.fromkeys(names or CATALOG)]
         # One pass over the log for all of them: each event is read and decoded once.
         with tqdm(

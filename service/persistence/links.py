@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from enum import Enum
 from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 
-from service.chain import ChainRow, Checkpoint, link_hashes, merge_by_position
+from service.chain import ChainRow, Checkpoint, merge_by_position
 from service.domain import ticket_uuid
 from service.persistence.event_codec import recorded_delivery
 
@@ -22,7 +21,6 @@ VERIFY_PAGE_SIZE = 1000
 class DeliveryLink:
     """Passed to `save(..., links=...)` so the recorder can index each event by its delivery."""
 
-    ticket_id: int
     delivery_id: str
 
 
@@ -46,62 +44,12 @@ class KnownFacts:
 LinksByEvent = Mapping[tuple[UUID, int], DeliveryLink]
 
 
-class ChainLayout(Enum):
-    """How the chain table keeps a link. A database keeps the layout it was made with.
-
-    COMPACT: `(position, delivery_key, hash)`, the hash in its 32 bytes and the delivery
-    indexed by `delivery_key`, the first 8 bytes of its sha256 as a signed bigint, which
-    only narrows the search: the delivery id a match holds is its stored event's body's.
-    HEX (databases made before COMPACT): `(position, ticket_id, version, delivery_id, hash)`,
-    hashes in hex text, the delivery id unique.
-    """
-
-    COMPACT = "compact"
-    HEX = "hex"
-
-    def delivery_keys(self, delivery_ids: Sequence[str]) -> list[int] | list[str]:
-        """What the delivery index is searched by for these deliveries."""
-        if self is ChainLayout.HEX:
-            return list(delivery_ids)
-        return [delivery_key(delivery_id) for delivery_id in delivery_ids]
-
-    def link_rows(
-        self,
-        previous_hash: str,
-        positions: Sequence[int],
-        stored_events: Sequence[StoredEvent],
-        links: LinksByEvent | None,
-    ) -> list[tuple[object, ...]]:
-        """Rows of the chain table in this layout.
-
-        Events saved without delivery facts (the library's own test cases do that) are
-        still chained, with no ticket or delivery.
-        """
-        rows: list[tuple[object, ...]] = []
-        for (position, digest), event in zip(
-            link_hashes(previous_hash, positions, stored_events), stored_events, strict=True
-        ):
-            link = links.get(event_key(event)) if links else None
-            if self is ChainLayout.COMPACT:
-                key = delivery_key(link.delivery_id) if link else None
-                rows.append((position, key, bytes.fromhex(digest)))
-            elif link:
-                rows.append(
-                    (position, link.ticket_id, event.originator_version, link.delivery_id, digest)
-                )
-            else:
-                rows.append((position, None, event.originator_version, None, digest))
-        return rows
-
-
 def delivery_key(delivery_id: str) -> int:
-    """The delivery index's key: a bigint, half the width of the shortest sha256 column."""
+    """The delivery index's key: the first 8 bytes of the delivery's sha256 as a signed bigint.
+
+    It only narrows the search: the delivery id a match holds is its stored event's body's.
+    """
     return int.from_bytes(bytes.fromhex(delivery_id[:16]), "big", signed=True)
-
-
-def stored_hash(value: str | bytes) -> str:
-    """A link hash as the API shows it, hex, from either layout's column."""
-    return value.hex() if isinstance(value, bytes) else value
 
 
 # What `known_facts` reads: (position, originator id, version, state). A row with a state is

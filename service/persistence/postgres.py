@@ -18,51 +18,28 @@ from psycopg.rows import DictRow, tuple_row
 from service.chain import Checkpoint
 from service.domain import ticket_uuid
 from service.persistence.links import (
-    ChainLayout,
     KnownFacts,
     LinksByEvent,
     RecordedRef,
     delivery_key,
     event_key,
     known_facts_of,
-    stored_hash,
 )
-from service.persistence.postgres_statements import (
-    Statements,
-    layout_of,
-    layout_query,
-    statements,
-)
+from service.persistence.postgres_statements import statements
 
 
 class PostgresChainedRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        self._statements: Statements | None = None
-        self._layout = ChainLayout.COMPACT
+        self.statements = statements(
+            datastore.schema, self.events_table_name, datastore.lock_timeout
+        )
         self._batch = threading.local()
 
     def _create_table(self, curs: Cursor[DictRow]) -> None:
         super()._create_table(curs)
-        self._found_layout(curs)
         for statement in self.statements.create:
             curs.execute(statement, prepare=False)
-
-    @property
-    def statements(self) -> Statements:
-        if self._statements is None:
-            with self.datastore.transaction(commit=False) as curs:
-                self._found_layout(curs)
-        assert self._statements is not None
-        return self._statements
-
-    def _found_layout(self, curs: Cursor[DictRow]) -> None:
-        """A chain table made before the compact layout keeps its own (see `ChainLayout`)."""
-        row = curs.execute(layout_query(self.datastore.schema)).fetchone()
-        self._layout = layout_of(row["data_type"] if row else None)
-        self._statements = statements(
-            self.datastore.schema, self.events_table_name, self.datastore.lock_timeout, self._layout
-        )
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -101,7 +78,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 connection.cursor(row_factory=tuple_row)
                 .execute(
                     self.statements.append,
-                    _append_arguments(stored_events, kwargs.get("links"), self._layout),
+                    _append_arguments(stored_events, kwargs.get("links")),
                     prepare=True,
                 )
                 .fetchall()
@@ -116,7 +93,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 connection.cursor(row_factory=tuple_row)
                 .execute(
                     known_facts,
-                    (self._layout.delivery_keys(delivery_ids), wanted_tickets),
+                    ([delivery_key(d) for d in delivery_ids], wanted_tickets),
                     prepare=True,
                 )
                 .fetchall()
@@ -149,27 +126,24 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
     def chain_head(self) -> Checkpoint | None:
         with self.datastore.get_connection() as connection:
             row = connection.execute(self.statements.chain_head).fetchone()
-        return Checkpoint(row["position"], stored_hash(row["hash"])) if row else None
+        return Checkpoint(row["position"], bytes(row["hash"]).hex()) if row else None
 
     def select_links(self, after: int, limit: int) -> list[tuple[int, str]]:
         with self.datastore.get_connection() as connection:
             rows = connection.execute(self.statements.links_after, (after, limit)).fetchall()
-        return [(row["position"], stored_hash(row["hash"])) for row in rows]
+        return [(row["position"], bytes(row["hash"]).hex()) for row in rows]
 
 
 def _append_arguments(
-    stored_events: Sequence[StoredEvent], links: LinksByEvent | None, layout: ChainLayout
+    stored_events: Sequence[StoredEvent], links: LinksByEvent | None
 ) -> list[list[Any]]:
     """One list per column of the append function. Events saved without delivery facts
-    (the library's own test cases do that) are still chained, with no ticket or delivery."""
+    (the library's own test cases do that) are still chained, with no delivery."""
     found = [links.get(event_key(event)) if links else None for event in stored_events]
-    delivery_ids = [link.delivery_id if link else None for link in found]
-    events: list[list[Any]] = [
+    return [
         [event.originator_id for event in stored_events],
         [event.originator_version for event in stored_events],
         [event.topic for event in stored_events],
         [event.state for event in stored_events],
+        [delivery_key(link.delivery_id) if link else None for link in found],
     ]
-    if layout is ChainLayout.HEX:
-        return [*events, [link.ticket_id if link else None for link in found], delivery_ids]
-    return [*events, [None if d is None else delivery_key(d) for d in delivery_ids]]

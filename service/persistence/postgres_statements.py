@@ -8,18 +8,16 @@ from dataclasses import dataclass
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from service.chain import GENESIS_HASH
-from service.persistence.links import ChainLayout
 
 CHAIN_TABLE = "event_chain"
 
 # The whole write of a batch as one statement, so one round trip in its own transaction:
 # the table lock and the notification the library's recorder sends, then the events, then
 # each one's link as `service.chain.link_hash` computes it over the bytes just stored (its
-# position is only known inside the insert). Links chain through their hex form whichever
-# way the layout keeps them.
+# position is only known inside the insert). Links chain through their hex form.
 _APPEND_FUNCTION = """
 CREATE OR REPLACE FUNCTION {function}(
-    ids uuid[], versions bigint[], topics text[], states bytea[], {link_parameters}
+    ids uuid[], versions bigint[], topics text[], states bytea[], delivery_keys bigint[]
 ) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 DECLARE
     separator CONSTANT bytea := decode('00', 'hex');
@@ -30,7 +28,7 @@ BEGIN
     -- Commit order is position order, and no other writer extends the chain meanwhile.
     LOCK TABLE {events} IN EXCLUSIVE MODE;
     NOTIFY {channel};
-    SELECT {hash_hex} INTO previous FROM {chain} ORDER BY position DESC LIMIT 1;
+    SELECT encode(hash, 'hex') INTO previous FROM {chain} ORDER BY position DESC LIMIT 1;
     previous := coalesce(previous, {genesis});
     WITH inserted AS (
         INSERT INTO {events} (originator_id, originator_version, topic, state)
@@ -47,7 +45,7 @@ BEGIN
             || convert_to(versions[i]::text, 'UTF8') || separator
             || convert_to(topics[i], 'UTF8') || separator || states[i]
         ), 'hex');
-        INSERT INTO {chain} VALUES ({link_values});
+        INSERT INTO {chain} VALUES (positions[i], delivery_keys[i], decode(previous, 'hex'));
     END LOOP;
     RETURN QUERY SELECT unnest(positions);
 END
@@ -55,45 +53,12 @@ $$
 """
 
 
-@dataclass(frozen=True)
-class _LayoutSQL:
-    """What differs between the chain layouts (see `ChainLayout`)."""
-
-    create: list[str]
-    link_parameters: str
-    link_values: str
-    hash_hex: str
-    link_types: str
-    # The delivery ids (or keys) asked about, and how a chain row matches one of them.
-    wanted_deliveries: str
-    delivery_match: str
-
-
-_LAYOUTS = {
-    ChainLayout.COMPACT: _LayoutSQL(
-        create=[
-            "CREATE TABLE IF NOT EXISTS {chain} (position bigint PRIMARY KEY, "
-            "delivery_key bigint, hash bytea NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS {delivery_index} ON {chain} (delivery_key)",
-        ],
-        link_parameters="delivery_keys bigint[]",
-        link_values="positions[i], delivery_keys[i], decode(previous, 'hex')",
-        hash_hex="encode(hash, 'hex')",
-        link_types="%b::bigint[]",
-        wanted_deliveries="%b::bigint[]",
-        delivery_match="link.delivery_key = wanted.key",
-    ),
-    # Only ever found, never made: the table and its indexes are there already.
-    ChainLayout.HEX: _LayoutSQL(
-        create=[],
-        link_parameters="ticket_ids bigint[], delivery_ids text[]",
-        link_values="positions[i], ticket_ids[i], versions[i], delivery_ids[i], previous",
-        hash_hex="hash",
-        link_types="%b::bigint[], %b::text[]",
-        wanted_deliveries="%b::text[]",
-        delivery_match="link.delivery_id = wanted.key",
-    ),
-}
+# The hash in its 32 bytes; the delivery indexed by its key (see `links.delivery_key`).
+_CREATE_CHAIN = [
+    "CREATE TABLE IF NOT EXISTS {chain} (position bigint PRIMARY KEY, "
+    "delivery_key bigint, hash bytea NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS {delivery_index} ON {chain} (delivery_key)",
+]
 
 
 @dataclass(frozen=True)
@@ -108,33 +73,18 @@ class Statements:
     links_after: bytes
 
 
-def layout_query(schema: str) -> Composed:
-    """The type of the chain table's hash column, if the table is there: which layout."""
-    return SQL(
-        "SELECT data_type FROM information_schema.columns "
-        "WHERE table_schema = {0} AND table_name = {1} AND column_name = 'hash'"
-    ).format(Literal(schema), Literal(CHAIN_TABLE))
-
-
-def layout_of(hash_type: str | None) -> ChainLayout:
-    return ChainLayout.HEX if hash_type == "text" else ChainLayout.COMPACT
-
-
-def statements(
-    schema: str, events_table_name: str, lock_timeout: int, layout: ChainLayout
-) -> Statements:
+def statements(schema: str, events_table_name: str, lock_timeout: int) -> Statements:
     chain = SQL("{0}.{1}").format(Identifier(schema), Identifier(CHAIN_TABLE))
     events = SQL("{0}.{1}").format(Identifier(schema), Identifier(events_table_name))
     # Named after the events table: two applications sharing a schema keep their own.
     function = SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{events_table_name}_append"))
-    parts = _LAYOUTS[layout]
     return Statements(
         create=[
             *(
                 SQL(statement).format(
                     chain=chain, delivery_index=Identifier(f"{CHAIN_TABLE}_delivery_key")
                 )
-                for statement in parts.create
+                for statement in _CREATE_CHAIN
             ),
             SQL(_APPEND_FUNCTION).format(
                 function=function,
@@ -144,18 +94,15 @@ def statements(
                 channel=Identifier(events_table_name.replace(".", "_")),
                 lock_timeout=Literal(f"{lock_timeout}s"),
                 genesis=Literal(GENESIS_HASH),
-                link_parameters=SQL(parts.link_parameters),
-                link_values=SQL(parts.link_values),
-                hash_hex=SQL(parts.hash_hex),
             ),
         ],
         # One array per column, sent in binary: the library sends an array of composite
         # values as text, escaped byte by byte, which costs more than the rest of a write.
         append=SQL(
             "SELECT position FROM {0}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], "
-            "{1}) AS appended(position)"
+            "%b::bigint[]) AS appended(position)"
         )
-        .format(function, SQL(parts.link_types))
+        .format(function)
         .as_bytes(None),
         chain_head=SQL("SELECT position, hash FROM {0} ORDER BY position DESC LIMIT 1")
         .format(chain)
@@ -168,8 +115,9 @@ def statements(
         # per key and scans both tables in parallel, twenty times slower than the lookups.
         known_facts=SQL(
             "SELECT found.position, e.originator_id, e.originator_version, e.state "
-            "FROM unnest({3}) AS wanted(key), "
-            "unnest(ARRAY(SELECT link.position FROM {0} AS link WHERE {2})) AS found(position) "
+            "FROM unnest(%b::bigint[]) AS wanted(key), "
+            "unnest(ARRAY(SELECT link.position FROM {0} AS link "
+            "WHERE link.delivery_key = wanted.key)) AS found(position) "
             "CROSS JOIN LATERAL (SELECT originator_id, originator_version, state FROM {1} "
             "WHERE notification_id = found.position LIMIT 1) AS e "
             "UNION ALL "
@@ -178,7 +126,7 @@ def statements(
             "SELECT notification_id, originator_id, originator_version FROM {1} "
             "WHERE originator_id = wanted.id ORDER BY originator_version DESC LIMIT 1) AS head"
         )
-        .format(chain, events, SQL(parts.delivery_match), SQL(parts.wanted_deliveries))
+        .format(chain, events)
         .as_bytes(None),
         head_events=SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0} e "

@@ -9,46 +9,33 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
-from service.chain import GENESIS_HASH, Checkpoint
+from service.chain import GENESIS_HASH, Checkpoint, link_hashes
 from service.domain import ticket_uuid
 from service.persistence.links import (
-    ChainLayout,
     KnownFacts,
+    LinksByEvent,
     RecordedRef,
+    delivery_key,
+    event_key,
     known_facts_of,
-    stored_hash,
 )
 
 CHAIN_TABLE = "event_chain"
-# A chain table made before the compact layout has no `delivery_key` column.
-_CREATE_COMPACT = [
+# The hash in its 32 bytes; the delivery indexed by its key (see `delivery_key`).
+_CREATE_CHAIN = [
     f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
     "position INTEGER PRIMARY KEY, delivery_key INTEGER, hash BLOB NOT NULL)",
     f"CREATE INDEX IF NOT EXISTS {CHAIN_TABLE}_delivery_key ON {CHAIN_TABLE} (delivery_key)",
 ]
-_DELIVERY_COLUMN = {ChainLayout.COMPACT: "delivery_key", ChainLayout.HEX: "delivery_id"}
 
 
 class SQLiteChainedRecorder(SQLiteApplicationRecorder):
-    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
-        super().__init__(datastore, events_table_name)
-        self._layout: ChainLayout | None = None
-
     def _create_table(self, c: SQLiteCursor) -> None:
         super()._create_table(c)
-        self._layout = _layout_of(c)
-        if self._layout is ChainLayout.COMPACT:
-            for statement in _CREATE_COMPACT:
-                c.execute(statement)
-
-    @property
-    def layout(self) -> ChainLayout:
-        if self._layout is None:
-            with self.datastore.transaction(commit=False) as c:
-                self._layout = _layout_of(c)
-        return self._layout
+        for statement in _CREATE_CHAIN:
+            c.execute(statement)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -58,14 +45,10 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         # The write lock is held from the first insert on, so the head read here is current.
         c.execute(f"SELECT hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
         head = c.fetchone()
-        rows = self.layout.link_rows(
-            stored_hash(head[0]) if head else GENESIS_HASH,
-            positions,
-            stored_events,
-            kwargs.get("links"),
+        rows = _link_rows(
+            head[0].hex() if head else GENESIS_HASH, positions, stored_events, kwargs.get("links")
         )
-        marks = ", ".join("?" * len(rows[0])) if rows else ""
-        c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES ({marks})", rows)
+        c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES (?, ?, ?)", rows)
         return positions
 
     def batch(self) -> AbstractContextManager[None]:
@@ -83,7 +66,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             c.execute(
                 f"SELECT e.rowid, e.originator_id, e.originator_version, e.state "
                 f"FROM {CHAIN_TABLE} AS link JOIN {events} AS e ON e.rowid = link.position "
-                f"WHERE link.{_DELIVERY_COLUMN[self.layout]} IN (SELECT value FROM json_each(?)) "
+                "WHERE link.delivery_key IN (SELECT value FROM json_each(?)) "
                 "UNION ALL "
                 "SELECT head.rowid, head.originator_id, head.originator_version, NULL "
                 f"FROM json_each(?) AS wanted JOIN {events} AS head "
@@ -91,7 +74,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
                 f"(SELECT MAX(originator_version) FROM {events} "
                 "WHERE originator_id = wanted.value)",
                 (
-                    _json_array(self.layout.delivery_keys(delivery_ids)),
+                    _json_array([delivery_key(delivery_id) for delivery_id in delivery_ids]),
                     _json_array([ticket_uuid(ticket_id).hex for ticket_id in ticket_ids]),
                 ),
             )
@@ -121,7 +104,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT position, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
             row = c.fetchone()
-        return Checkpoint(row[0], stored_hash(row[1])) if row else None
+        return Checkpoint(row[0], row[1].hex()) if row else None
 
     def select_links(self, after: int, limit: int) -> list[tuple[int, str]]:
         with self.datastore.transaction(commit=False) as c:
@@ -130,14 +113,25 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
                 "ORDER BY position LIMIT ?",
                 (after, limit),
             )
-            return [(row[0], stored_hash(row[1])) for row in c.fetchall()]
+            return [(row[0], row[1].hex()) for row in c.fetchall()]
 
 
-def _layout_of(c: SQLiteCursor) -> ChainLayout:
-    """The layout of the chain table, COMPACT when there is none yet."""
-    c.execute(f"SELECT name FROM pragma_table_info('{CHAIN_TABLE}')")
-    columns = {row[0] for row in c.fetchall()}
-    return ChainLayout.HEX if "delivery_id" in columns else ChainLayout.COMPACT
+def _link_rows(
+    previous_hash: str,
+    positions: Sequence[int],
+    stored_events: Sequence[StoredEvent],
+    links: LinksByEvent | None,
+) -> list[tuple[int, int | None, bytes]]:
+    """Rows of the chain table. Events saved without delivery facts (the library's own test
+    cases do that) are still chained, with no delivery."""
+    rows: list[tuple[int, int | None, bytes]] = []
+    for (position, digest), event in zip(
+        link_hashes(previous_hash, positions, stored_events), stored_events, strict=True
+    ):
+        link = links.get(event_key(event)) if links else None
+        key = delivery_key(link.delivery_id) if link else None
+        rows.append((position, key, bytes.fromhex(digest)))
+    return rows
 
 
 def _json_array(values: Sequence[object]) -> str:

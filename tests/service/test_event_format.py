@@ -1,48 +1,31 @@
-"""How deliveries are kept in the log: the body once, byte for byte, and older logs still read.
-
-Format 1 is what the service wrote before `TicketMapper` (the library's JSON mapper: the body
-in base64 beside its parsed `data`), format 2 the body once in a zlib stream; logs of either,
-and chain tables in the hex layout, must keep working unchanged.
-"""
+"""How deliveries are kept in the log: format 3, the body once, byte for byte, and the
+compact chain table beside it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import cast
-from uuid import UUID
 
-import orjson
 import pytest
-from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent
-from pytest_aiohttp import AiohttpClient
+from eventsourcing.persistence import JSONTranscoder
 
 from service.application import Outcome, TicketAudit
 from service.canonical import data_hash, delivery_id
 from service.chain import verify
 from service.database import prepare_storage
-from service.domain import DeliveryFacts, TicketChanged
+from service.domain import DeliveryFacts, Ticket
 from service.intake import delivery_facts
 from service.payload import parse_delivery
 from service.persistence.deflate_dictionaries import FORMAT_3
-from service.persistence.event_codec import TICKET_CHANGED_TOPIC, TicketMapper
+from service.persistence.event_codec import TicketMapper
 from service.persistence.links import chain_rows
 from service.settings import DatabaseLocation
 from service.storage import eventsourcing_env
-from tests.helpers import (
-    FIXTURES,
-    Serve,
-    app_clients,
-    compact,
-    delivery,
-    get_json,
-    make_settings,
-    raw_log,
-)
+from tests.helpers import FIXTURES, delivery, raw_log
 
 # Whitespace, a non-ASCII name and an integer beyond 64 bits: all must come back as sent.
 EXACT_BODY = (
@@ -52,49 +35,6 @@ EXACT_BODY = (
 
 
 LATER = "2024-05-17T15:00:00"
-
-
-class FormatOneAudit(TicketAudit):
-    """The log as the service wrote it before format 2: the library's own mapper."""
-
-    # The library names the PostgreSQL events table after the application.
-    name = TicketAudit.name
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        return self.factory.mapper(transcoder=self.construct_transcoder())
-
-
-class FormatTwoMapper(TicketMapper):
-    """How the service wrote a TicketChanged before format 3."""
-
-    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        event = cast(TicketChanged, domain_event)
-        header = orjson.dumps(
-            [
-                2,
-                event.timestamp.isoformat(),
-                event.ticket_id,
-                event.event_id,
-                event.source_timestamp.isoformat(),
-                event.source_timestamp_text,
-                event.data_hash,
-            ]
-        )
-        return StoredEvent(
-            originator_id=event.originator_id,
-            originator_version=event.originator_version,
-            topic=TICKET_CHANGED_TOPIC,
-            state=zlib.compress(header + b"\n" + event.raw_body),
-        )
-
-
-class FormatTwoAudit(TicketAudit):
-    name = TicketAudit.name
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        return self.factory.mapper(
-            transcoder=self.construct_transcoder(), mapper_class=FormatTwoMapper
-        )
 
 
 def inflated(state: bytes) -> bytes:
@@ -109,10 +49,10 @@ def facts(body: bytes) -> DeliveryFacts:
     return delivery_facts(parse_delivery(body), body, datetime.now(UTC), UTC)
 
 
-def opened(database_url: str, kind: type[TicketAudit] = TicketAudit) -> TicketAudit:
+def opened(database_url: str) -> TicketAudit:
     location = DatabaseLocation.parse(database_url)
     prepare_storage(location)
-    return kind(env=eventsourcing_env(location))
+    return TicketAudit(env=eventsourcing_env(location))
 
 
 @pytest.fixture
@@ -120,12 +60,6 @@ def log(database_url: str) -> Iterator[TicketAudit]:
     audit = opened(database_url)
     yield audit
     audit.close()
-
-
-@pytest.fixture
-async def serve(database_url: str, aiohttp_client: AiohttpClient) -> AsyncIterator[Serve]:
-    async with app_clients(aiohttp_client) as start:
-        yield start
 
 
 def statuses(outcomes: list[Outcome]) -> list[tuple[str, int, int, int]]:
@@ -150,57 +84,6 @@ def test_the_body_is_stored_once_and_read_back_exactly(log: TicketAudit, databas
     assert event.data["big"] == 123456789012345678901234567890
     assert event.delivery_id == delivery_id(EXACT_BODY)
     assert (event.ticket_id, event.originator_version) == (7, 1)
-
-
-def test_a_log_of_format_one_events_reads_and_judges_as_before(database_url: str) -> None:
-    first, second = delivery(1, quantity=1), delivery(2, quantity=1)
-    old = opened(database_url, FormatOneAudit)
-    try:
-        recorded = old.record_deliveries([facts(first), facts(second)])
-    finally:
-        old.close()
-    assert statuses(recorded) == [("recorded", 1, 1, 1), ("recorded", 2, 1, 2)]
-
-    log = opened(database_url)
-    try:
-        again = log.record_deliveries(
-            [
-                facts(first),
-                facts(json.dumps(json.loads(second), indent=1).encode()),
-                facts(delivery(1, quantity=2)),
-            ]
-        )
-        event = log.delivery(delivery_id(first))
-        report = verify(chain_rows(log.chained_recorder))
-    finally:
-        log.close()
-
-    assert statuses(again) == [
-        ("duplicate", 1, 1, 1),
-        ("duplicate", 2, 1, 2),
-        ("recorded", 1, 2, 3),
-    ]
-    assert event is not None
-    assert (event.raw_body, event.data) == (first, {"id": 1, "quantity": 1})
-    assert (report.ok, report.checked) == (True, 3)
-    with raw_log(database_url) as raw:
-        assert zlib.decompress(raw.state(1)).startswith(b"{")
-        assert raw.state(3)[0] == 3
-
-
-async def test_projections_read_both_formats(serve: Serve, database_url: str) -> None:
-    old = opened(database_url, FormatOneAudit)
-    try:
-        old.record_deliveries([facts(delivery(5, quantity=3, eventId=9))])
-    finally:
-        old.close()
-    client = await serve(make_settings(database_url))
-    response = await client.post("/webhooks/ingresse", data=delivery(6, quantity=4, eventId=9))
-    assert response.status == 201
-
-    for ticket_id, quantity in ((5, 3), (6, 4)):
-        ticket = await get_json(client, f"/v1/tickets/{ticket_id}?minPosition=2")
-        assert ticket["snapshot"] == {"id": ticket_id, "quantity": quantity, "eventId": 9}
 
 
 def test_another_process_judges_from_each_ticket_s_last_event(database_url: str) -> None:
@@ -239,6 +122,32 @@ def test_the_format_3_dictionary_never_changes() -> None:
     assert hashlib.sha256(FORMAT_3).hexdigest() == FORMAT_3_DICTIONARY_SHA256
 
 
+def test_a_format_3_state_is_its_byte_the_data_hash_and_the_deflated_header_and_body() -> None:
+    body = delivery(408218, quantity=5, eventId=9)
+    received = datetime(2024, 5, 17, 14, 30, 12, 123456, tzinfo=UTC)
+    event = Ticket.first_delivery(delivery_facts(parse_delivery(body), body, received, UTC))
+    mapper = TicketMapper(JSONTranscoder())
+
+    state = mapper.to_stored_event(event.collect_events()[0]).state
+
+    assert state[:1] == b"\x03"
+    assert state[1:33].hex() == data_hash(json.loads(body)["data"])
+    assert inflated(state) == (
+        b'["2024-05-17T14:30:12.123456+00:00","2024-05-17T14:30:12+00:00",'
+        b'"2024-05-17T14:30:12"]\n' + body
+    )
+
+
+def test_a_ticket_changed_state_in_another_format_is_refused() -> None:
+    mapper = TicketMapper(JSONTranscoder())
+    body = delivery(1, quantity=1)
+    event = Ticket.first_delivery(facts(body)).collect_events()[0]
+    stored = mapper.to_stored_event(event)
+
+    with pytest.raises(ValueError, match="not in format 3"):
+        mapper.to_domain_event(replace(stored, state=b"\x02" + stored.state[1:]))
+
+
 def test_an_ingresse_body_is_stored_in_a_fraction_of_its_size(
     log: TicketAudit, database_url: str
 ) -> None:
@@ -259,95 +168,6 @@ def test_an_ingresse_body_is_stored_in_a_fraction_of_its_size(
         event = log.delivery(delivery_id(body))
         assert event is not None
         assert event.raw_body == body
-
-
-def test_a_log_of_format_two_events_reads_and_judges_as_before(database_url: str) -> None:
-    first, second = delivery(1, quantity=1, eventId=4), delivery(2, quantity=1)
-    old = opened(database_url, FormatTwoAudit)
-    try:
-        old.record_deliveries([facts(first), facts(second)])
-    finally:
-        old.close()
-
-    log = opened(database_url)
-    try:
-        again = log.record_deliveries(
-            [facts(first), facts(compact(second)), facts(delivery(2, quantity=2))]
-        )
-        event = log.delivery(delivery_id(first))
-        report = verify(chain_rows(log.chained_recorder))
-    finally:
-        log.close()
-
-    assert statuses(again) == [
-        ("duplicate", 1, 1, 1),
-        ("duplicate", 2, 1, 2),
-        ("recorded", 2, 2, 3),
-    ]
-    assert event is not None
-    assert (event.raw_body, event.event_id, event.data) == (
-        first,
-        4,
-        {"id": 1, "quantity": 1, "eventId": 4},
-    )
-    assert (report.ok, report.checked) == (True, 3)
-    with raw_log(database_url) as raw:
-        assert zlib.decompress(raw.state(2)).startswith(b"[2,")
-        assert raw.state(3)[0] == 3
-
-
-def hex_layout_statements(database_url: str) -> list[str]:
-    """The chain table as the service made it before the compact layout."""
-    integer = "INTEGER" if database_url.startswith("sqlite") else "bigint"
-    return [
-        f"CREATE TABLE event_chain (position {integer} PRIMARY KEY, ticket_id {integer}, "
-        f"version {integer} NOT NULL, delivery_id TEXT UNIQUE, hash TEXT NOT NULL)",
-        "CREATE UNIQUE INDEX event_chain_ticket_version ON event_chain (ticket_id, version) "
-        "WHERE ticket_id IS NOT NULL",
-    ]
-
-
-def test_a_chain_table_in_the_hex_layout_keeps_it_and_keeps_working(database_url: str) -> None:
-    prepare_storage(DatabaseLocation.parse(database_url))
-    with raw_log(database_url) as raw:
-        for statement in hex_layout_statements(database_url):
-            raw.execute(statement)
-    first, second = delivery(1, quantity=1), delivery(2, quantity=1)
-    old = opened(database_url, FormatTwoAudit)
-    try:
-        old.record_deliveries([facts(first), facts(second)])
-    finally:
-        old.close()
-
-    log = opened(database_url)
-    try:
-        again = log.record_deliveries(
-            [facts(first), facts(delivery(1, quantity=2)), facts(compact(second))]
-        )
-        event = log.delivery(delivery_id(first))
-        report = verify(chain_rows(log.chained_recorder))
-    finally:
-        log.close()
-
-    assert statuses(again) == [
-        ("duplicate", 1, 1, 1),
-        ("recorded", 1, 2, 3),
-        ("duplicate", 2, 1, 2),
-    ]
-    assert event is not None
-    assert event.raw_body == first
-    assert (report.ok, report.checked) == (True, 3)
-    assert report.head is not None
-    with raw_log(database_url) as raw:
-        links = raw.execute(
-            "SELECT position, ticket_id, version, delivery_id, hash FROM event_chain"
-        )
-    assert [link[:4] for link in sorted(links)] == [
-        (1, 1, 1, delivery_id(first)),
-        (2, 2, 1, delivery_id(second)),
-        (3, 1, 2, delivery_id(delivery(1, quantity=2))),
-    ]
-    assert max(links)[4] == report.head.hash
 
 
 def test_a_compact_chain_keeps_hashes_in_32_bytes(log: TicketAudit, database_url: str) -> None:
