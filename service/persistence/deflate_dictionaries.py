@@ -2,7 +2,7 @@
 
 A body of a few hundred bytes is mostly keys and recurring values that deflate cannot find
 repeated within the body itself; primed with these, it finds them here instead. The strings
-come from Ingresse's ticket webhook (`shared/fixtures/`), spaced and compact, group fields
+come from Ingresse's ticket webhook (`tests/fixtures/`), spaced and compact, group fields
 first and the ticket's last: deflate reaches nearer strings with shorter codes.
 
 Never edit a dictionary: every event stored with it needs the exact bytes to be read again
