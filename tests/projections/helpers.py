@@ -145,3 +145,20 @@ def generation_exists(database_url: str, generation: int, name: str = "tickets")
             (location.schema, f"{name}\\_g{generation}\\_%"),
         ).fetchone()
     return found is not None
+
+
+# A sale period as Ingresse sends one.
+START = "2020-10-10T10:10:00-03:00"
+FINISH = "2020-10-20T10:20:00-03:00"
+
+
+def period(
+    period_id: int, *, finish: str = FINISH, available: bool = True, category: int = 1
+) -> dict[str, Any]:
+    return {
+        "id": period_id,
+        "appCategoryId": category,
+        "start": START,
+        "finish": finish,
+        "available": available,
+    }

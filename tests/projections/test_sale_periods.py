@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.projections.helpers import TicketApi, record
+from tests.projections.helpers import FINISH, START, TicketApi, period, record
 
 TICKET_ID = 408218
 FIXTURE_TIME = "2018-04-02T13:57:04.770619"
-START = "2020-10-10T10:10:00-03:00"
-FINISH = "2020-10-20T10:20:00-03:00"
 LATER_FINISH = "2020-10-30T10:20:00-03:00"
 
 
@@ -24,18 +22,6 @@ async def timelines(api: TicketApi, **params: str | int) -> list[dict[str, Any]]
     assert answer["ticketId"] == TICKET_ID
     periods: list[dict[str, Any]] = answer["salePeriods"]
     return periods
-
-
-def period(
-    period_id: int, *, finish: str = FINISH, available: bool = True, category: int = 1
-) -> dict[str, Any]:
-    return {
-        "id": period_id,
-        "appCategoryId": category,
-        "start": START,
-        "finish": finish,
-        "available": available,
-    }
 
 
 def state(

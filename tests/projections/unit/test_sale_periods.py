@@ -10,27 +10,16 @@ import pytest
 
 from projections.sale_periods.projection import SalePeriodsProjection
 from projections.sale_periods.queries import sale_period_timelines
+from tests.projections.helpers import FINISH, START, period
 from tests.projections.unit.helpers import Apply, Log, iso, read_model
 
-START, FINISH, LATER = "2020-10-10T10:10:00-03:00", "2020-10-20T10:20:00-03:00", "2020-10-30"
+LATER = "2020-10-30"
 
 
 @pytest.fixture
 def sale_periods(tmp_path: Path) -> Iterator[SalePeriodsProjection]:
     with read_model(SalePeriodsProjection, tmp_path) as projection:
         yield projection
-
-
-def period(
-    period_id: int, *, finish: str = FINISH, available: bool = True, category: int = 1
-) -> dict[str, Any]:
-    return {
-        "id": period_id,
-        "appCategoryId": category,
-        "start": START,
-        "finish": finish,
-        "available": available,
-    }
 
 
 def state(minute: int, version: int, *, finish: str = FINISH, available: bool = True) -> Any:
