@@ -7,8 +7,9 @@ A path is a sequence of steps written one after the other:
 - an item of an id-keyed list is written ``[id=70127]`` when its id is an integer and
   ``[id="70127"]`` (a JSON string literal) when it is a string, so the two never collide:
   ``salePeriods[id=70127].finish``;
-- a key that is empty or contains ``.``, ``[`` or ``]`` is written bracket-quoted as a JSON
-  string literal, without a dot before it: ``attributes["a.b"]``, ``["[x]"].y``.
+- a key that is empty or contains ``.``, ``[``, ``]`` or U+0000 is written bracket-quoted as a
+  JSON string literal, without a dot before it: ``attributes["a.b"]``, ``["[x]"].y``. The
+  literal spells U+0000 as ``\\u0000``, so every path fits a PostgreSQL TEXT column.
 
 The writer is canonical (one spelling per step sequence), so for paths it wrote, one path is
 under another exactly when it extends it as a string at a step boundary. The parser also
@@ -31,7 +32,7 @@ _DECODER = json.JSONDecoder()
 
 
 def join_key(path: str, key: str) -> str:
-    if key and "." not in key and "[" not in key and "]" not in key:
+    if key and "." not in key and "[" not in key and "]" not in key and "\x00" not in key:
         return f"{path}.{key}" if path else key
     return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
 

@@ -100,8 +100,8 @@ class TicketsProjection(TicketProjection):
                 continue
             placed[change.ticket_id] = _Place(change.source_us, change.position, "self")
             current_rows[change.ticket_id] = _current_row(change, change.data, change.version)
-            children = change.data.get("children")
-            if not isinstance(children, list):
+            children = _children(change.data)
+            if children is None:
                 continue
             children_of[change.ticket_id] = [int(child["id"]) for child in children]
             for child in children:
@@ -119,8 +119,8 @@ class TicketsProjection(TicketProjection):
         """Where each ticket the batch touches (itself or as a group's child) stands now."""
         ids = {change.ticket_id for change in changes}
         for change in changes:
-            children = change.data.get("children")
-            if isinstance(children, list):
+            children = _children(change.data)
+            if children is not None:
                 ids.update(int(child["id"]) for child in children)
         places: dict[int, _Place] = {}
         for chunk in chunked(sorted(ids)):
@@ -162,6 +162,14 @@ class _Place:
     source_us: int
     position: int
     known_via: str
+
+
+def _children(data: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A group's children; None when it sent none. `{}` is `[]`, as intake admits both."""
+    children = data.get("children")
+    if isinstance(children, list):
+        return children
+    return [] if children == {} else None
 
 
 def _becomes_current(known: _Place | None, change: LoggedChange) -> bool:

@@ -1,0 +1,189 @@
+"""What intake checks in a delivery, as one pydantic model, and its errors as the API names them.
+
+The model only checks: a recorded delivery keeps its body and its `data` exactly as delivered,
+unknown fields included, so nothing here copies or converts what it reads. Every typed field
+is checked against what the read models can store, so that whatever intake accepts, every
+read model holds (identifiers land in BIGINT columns).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, TypedDict
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+BIGINT_MIN = -(2**63)
+BIGINT_MAX = 2**63 - 1
+_FITS_BIGINT = "must fit in a signed 64-bit integer"
+
+# Strict: JSON true/false and 3.0 are not identifiers.
+Identifier = Annotated[int, Strict(), Field(ge=BIGINT_MIN, le=BIGINT_MAX)]
+
+
+def _whole_number(value: object) -> object:
+    # Counts such as 100.0 are the same number as 100 (the contract treats 1 and 1.0 as
+    # equal everywhere), so they are accepted and kept as delivered; 3.5 is not a count.
+    kind = type(value)
+    if kind is int or (kind is float and value.is_integer()):  # type: ignore[attr-defined]
+        return value
+    raise PydanticCustomError("integer", "must be an integer")
+
+
+def _number(value: object) -> object:
+    if type(value) is int or type(value) is float:
+        return value
+    raise PydanticCustomError("number", "must be a number")
+
+
+def _integer_that_fits(value: object) -> object:
+    """Free-form, but an integer must fit the BIGINT column a group's child is listed with."""
+    if type(value) is int and not BIGINT_MIN <= value <= BIGINT_MAX:
+        raise PydanticCustomError("bigint", _FITS_BIGINT)
+    return value
+
+
+def _iso_timestamp(value: object) -> object:
+    if type(value) is str:
+        try:
+            # Whether it parses is all that is asked here: no zone is needed for that.
+            datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return value
+    raise PydanticCustomError("timestamp", "must be an ISO 8601 date-time string")
+
+
+def _object(value: object) -> object:
+    if type(value) is dict or (type(value) is list and not value):
+        return value
+    raise PydanticCustomError("object", "must be an object")
+
+
+# `[]` and `{}` are the same empty value (Ingresse sends both): a list field may arrive as
+# `{}` and an object field as `[]`.
+def _empty_as_list(value: object) -> object:
+    return [] if type(value) is dict and not value else value
+
+
+def _empty_as_object(value: object) -> object:
+    return {} if type(value) is list and not value else value
+
+
+WholeNumber = Annotated[object, PlainValidator(_whole_number), WithJsonSchema({"type": "integer"})]
+Number = Annotated[object, PlainValidator(_number), WithJsonSchema({"type": "number"})]
+JSONObject = Annotated[
+    object,
+    PlainValidator(_object),
+    WithJsonSchema({"anyOf": [{"type": "object"}, {"type": "array", "maxItems": 0}]}),
+]
+IntegerThatFits = Annotated[
+    object,
+    PlainValidator(_integer_that_fits),
+    WithJsonSchema({"description": "Free-form; an integer must fit in a signed 64-bit integer."}),
+]
+Timestamp = Annotated[
+    str,
+    PlainValidator(_iso_timestamp),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "ISO 8601 source time; without an offset, "
+            "TICKET_AUDIT_SOURCE_TIMEZONE applies.",
+        }
+    ),
+]
+
+
+class FieldError(TypedDict):
+    loc: list[str | int]
+    msg: str
+
+
+class SalePeriod(BaseModel):
+    id: Identifier
+
+
+class ChildTicket(BaseModel):
+    """A group's child: listed as a ticket of its own, so its ids land in BIGINT columns."""
+
+    id: Identifier
+    eventId: IntegerThatFits = None
+    parent: IntegerThatFits = None
+
+
+class TicketData(BaseModel):
+    """The ticket as Ingresse sends it; fields not named here are free-form and kept as sent.
+
+    `[]` and `{}` are interchangeable wherever a list or an object is expected.
+    """
+
+    model_config = ConfigDict(title="TicketData")
+
+    id: Identifier
+    # May be absent, but null is refused (only `parent` may be null); pydantic never
+    # validates a default, so None stands for "absent" without admitting null.
+    eventId: Identifier = None  # type: ignore[assignment]
+    parent: Identifier | None = None
+    quantity: WholeNumber = None
+    quantityDiff: WholeNumber = None
+    order: WholeNumber = None
+    salePeriods: Annotated[list[SalePeriod], BeforeValidator(_empty_as_list)] = []
+    children: Annotated[list[ChildTicket], BeforeValidator(_empty_as_list)] = []
+    eventDates: Annotated[list[JSONObject], BeforeValidator(_empty_as_list)] = []
+    value: Annotated[dict[str, Number], BeforeValidator(_empty_as_object)] = {}
+    attributes: Annotated[
+        Any, Field(description="Free-form: an object, or `[]` (Ingresse sends both).")
+    ] = None
+
+
+class Delivery(BaseModel):
+    """Ingresse's envelope, kept byte for byte."""
+
+    model_config = ConfigDict(title="Envelope")
+
+    webhook: Annotated[
+        str,
+        Strict(),
+        Field(description='Only "ticket" is accepted; any other kind is 422 unsupported_webhook.'),
+    ]
+    timestamp: Timestamp
+    data: TicketData
+
+
+# pydantic's own wording for the checks that its core makes, in the contract's words.
+_MESSAGES = {
+    "missing": "field required",
+    "int_type": "must be an integer",
+    "less_than_equal": _FITS_BIGINT,
+    "greater_than_equal": _FITS_BIGINT,
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+}
+
+
+def delivery_errors(document: dict[str, Any]) -> list[FieldError]:
+    """Every problem of `document`, as `{"loc", "msg"}`; empty when it is a valid delivery."""
+    try:
+        Delivery.model_validate(document)
+    except ValidationError as invalid:
+        return [_field_error(error) for error in invalid.errors(include_url=False)]
+    return []
+
+
+def _field_error(error: ErrorDetails) -> FieldError:
+    return {"loc": list(error["loc"]), "msg": _MESSAGES.get(error["type"], error["msg"])}
