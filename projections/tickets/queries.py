@@ -85,7 +85,9 @@ def list_current(
         return [_summary(row) for row in cursor.fetchall()]
 
 
-def children_of(view: ProjectionStore, ticket_id: int) -> list[dict[str, Any]] | None:
+def children_of(
+    view: ProjectionStore, ticket_id: int, *, after_ticket_id: int | None, limit: int
+) -> list[dict[str, Any]] | None:
     """Children named by the group's current snapshot or, delivered on their own, naming it.
 
     A ticket known only from a group has that group's old word for its `parent`; once the
@@ -95,15 +97,16 @@ def children_of(view: ProjectionStore, ticket_id: int) -> list[dict[str, Any]] |
         cursor.execute(view.sql("SELECT 1 FROM {current} WHERE ticket_id = ?"), (ticket_id,))
         if cursor.fetchone() is None:
             return None
+        after = "" if after_ticket_id is None else "AND ticket_id > ? "
         cursor.execute(
             view.sql(
                 "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
                 f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} "
-                "WHERE (parent = ? AND known_via = 'self') "
-                "OR ticket_id IN (SELECT child_id FROM {children} WHERE group_id = ?) "
-                "ORDER BY ticket_id"
+                "WHERE ((parent = ? AND known_via = 'self') "
+                "OR ticket_id IN (SELECT child_id FROM {children} WHERE group_id = ?)) "
+                f"{after}ORDER BY ticket_id LIMIT ?"
             ),
-            (ticket_id, ticket_id),
+            (ticket_id, ticket_id, *([] if after_ticket_id is None else [after_ticket_id]), limit),
         )
         return [_summary(row) for row in cursor.fetchall()]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from projections.tickets import queries as ticket_queries
@@ -36,11 +38,7 @@ async def show_ticket(request: web.Request) -> web.Response:
 
 async def list_tickets(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "tickets")
-    limit, cursor = page_params(request)
-    after = cursor.get("after")
-    # JSON `true` decodes to a bool, which Python counts as an int.
-    if after is not None and (not isinstance(after, int) or isinstance(after, bool)):
-        raise bad_request("cursor is not one this service gave out")
+    limit, after = _page_after(request)
     event_id = int_param(request, "eventId")
     parent = int_param(request, "parent")
     ticket_type = request.query.get("type")
@@ -55,14 +53,32 @@ async def list_tickets(request: web.Request) -> web.Response:
             limit=limit + 1,
         ),
     )
-    page = Page.of(rows, limit, lambda last: {"after": last["ticketId"]})
-    return json_response(page.as_json(list(page.items)))
+    return json_response(_page(rows, limit))
 
 
 async def ticket_children(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "tickets")
     ticket_id = path_int(request, "ticketId")
-    children = await in_reader(request, lambda: ticket_queries.children_of(view, ticket_id))
+    limit, after = _page_after(request)
+    children = await in_reader(
+        request,
+        lambda: ticket_queries.children_of(view, ticket_id, after_ticket_id=after, limit=limit + 1),
+    )
     if children is None:
         raise not_found()
-    return json_response({"ticketId": ticket_id, "children": children})
+    return json_response(_page(children, limit))
+
+
+def _page_after(request: web.Request) -> tuple[int, int | None]:
+    """`limit`, and the ticket id a page of tickets (ordered by id) starts after."""
+    limit, cursor = page_params(request)
+    after = cursor.get("after")
+    # JSON `true` decodes to a bool, which Python counts as an int.
+    if after is not None and (not isinstance(after, int) or isinstance(after, bool)):
+        raise bad_request("cursor is not one this service gave out")
+    return limit, after
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    page = Page.of(rows, limit, lambda last: {"after": last["ticketId"]})
+    return page.as_json(list(page.items))

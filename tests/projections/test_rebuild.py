@@ -219,7 +219,9 @@ def read_model(view: ProjectionStore, ticket_ids: Sequence[int]) -> dict[str, An
     moments = [epoch_micros(nine + timedelta(minutes=30 * n)) for n in range(14)]
     for ticket_id in ticket_ids:
         answers[f"{ticket_id} now"] = ticket_queries.current_state(view, ticket_id)
-        answers[f"{ticket_id} children"] = ticket_queries.children_of(view, ticket_id)
+        answers[f"{ticket_id} children"] = ticket_queries.children_of(
+            view, ticket_id, after_ticket_id=None, limit=1000
+        )
         for version in range(1, 6):
             state = ticket_queries.state_at_version(view, ticket_id, version)
             answers[f"{ticket_id} v{version}"] = state

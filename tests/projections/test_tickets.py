@@ -235,8 +235,8 @@ async def test_children_from_a_group_and_from_parents(
     await api.post_body(fixture_bodies["group-346868"])
 
     children = await api.read("/v1/tickets/346868/children")
-    assert children["ticketId"] == 346868
-    assert [(c["ticketId"], c["knownVia"], c["name"]) for c in children["children"]] == [
+    assert children["next"] is None
+    assert [(c["ticketId"], c["knownVia"], c["name"]) for c in children["items"]] == [
         (346869, "group", "Camarote"),
         (408218, "group", "Test webhook"),
     ]
@@ -254,13 +254,13 @@ async def test_children_from_a_group_and_from_parents(
     await api.post_body(fixture_bodies["ticket-408218"])
 
     children = await api.read("/v1/tickets/346868/children")
-    assert [(c["ticketId"], c["knownVia"], c["name"]) for c in children["children"]] == [
+    assert [(c["ticketId"], c["knownVia"], c["name"]) for c in children["items"]] == [
         (346869, "group", "Camarote"),
         (408218, "self", "Ingresso - Pista"),
     ]
     own = await api.ticket(408218)
     assert (own["version"], own["knownVia"]) == (1, "self")
-    assert (await api.read("/v1/tickets/408218/children"))["children"] == []
+    assert (await api.read("/v1/tickets/408218/children")) == {"items": [], "next": None}
 
 
 async def test_a_group_never_overrides_a_ticket_delivered_on_its_own(
@@ -272,7 +272,7 @@ async def test_a_group_never_overrides_a_ticket_delivered_on_its_own(
     group["data"]["children"][1]["name"] = "Camarote VIP"
     await api.post_body(json.dumps(group).encode())
 
-    children = (await api.read("/v1/tickets/346868/children"))["children"]
+    children = (await api.read("/v1/tickets/346868/children"))["items"]
     assert [(c["ticketId"], c["knownVia"], c["name"]) for c in children] == [
         (346869, "group", "Camarote VIP"),
         (408218, "self", "Ingresso - Pista"),
@@ -292,7 +292,7 @@ async def test_children_follow_the_group_snapshot_that_is_current(
     later["data"] = {**group["data"], "children": group["data"]["children"][1:]}
     await api.post_body(json.dumps(later).encode())
 
-    children = (await api.read("/v1/tickets/346868/children"))["children"]
+    children = (await api.read("/v1/tickets/346868/children"))["items"]
     assert [(c["ticketId"], c["knownVia"]) for c in children] == [(346869, "group")]
     dropped = await api.ticket(408218)
     assert (dropped["knownVia"], dropped["version"]) == ("group", None)
@@ -332,3 +332,33 @@ async def test_integers_past_64_bits_come_back_whole(api: TicketApi) -> None:
     assert status == 200
     snapshot = json.loads(body)["snapshot"]
     assert (snapshot["quantity"], snapshot["price"]) == (huge, -huge)
+
+
+async def test_children_are_a_page_like_every_list(api: TicketApi) -> None:
+    await api.deliver(1, MIDDLE, children=[{"id": 4}, {"id": 2}])
+    await api.deliver(3, MIDDLE, parent=1)
+    await api.deliver(5, MIDDLE, parent=1)
+
+    seen: list[int] = []
+    query: dict[str, str | int] = {"limit": 2}
+    while True:
+        page = await api.read("/v1/tickets/1/children", query)
+        assert set(page) == {"items", "next"}
+        assert len(page["items"]) <= 2
+        seen += [child["ticketId"] for child in page["items"]]
+        if page["next"] is None:
+            break
+        query["cursor"] = page["next"]
+
+    assert seen == [2, 3, 4, 5]
+    wrong = {"cursor": encode_cursor({"after": True})}
+    assert (await api.read("/v1/tickets/1/children", wrong, status=400))["error"] == "bad_request"
+    assert (await api.read("/v1/tickets/1/children", {"limit": 0}, status=400))["error"]
+
+
+async def test_children_sent_as_an_empty_object_are_none(api: TicketApi) -> None:
+    await api.deliver(1, EARLY, children=[{"id": 2}])
+    await api.deliver(1, MIDDLE, children={})
+
+    assert await api.read("/v1/tickets/1/children") == {"items": [], "next": None}
+    assert (await api.ticket(1))["snapshot"]["children"] == {}

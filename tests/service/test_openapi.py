@@ -149,7 +149,7 @@ async def test_query_answers_match_the_document(
     assert len(listed["items"]) == 1
     assert listed["next"] is not None
     children = await read(ticket + "/children", "/v1/tickets/346868/children")
-    assert 408218 in [child["ticketId"] for child in children["children"]]
+    assert 408218 in [child["ticketId"] for child in children["items"]]
     history = await read(ticket + "/history", "/v1/tickets/408218/history")
     assert [version["version"] for version in history["items"]] == [1, 2]
     quantity = await read(ticket + "/quantity", "/v1/tickets/408218/quantity")
