@@ -9,7 +9,7 @@ read model holds (identifiers land in BIGINT columns).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -20,8 +20,10 @@ from pydantic import (
     Strict,
     ValidationError,
     WithJsonSchema,
+    with_config,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
+from typing_extensions import TypedDict  # pydantic reads it on Python 3.11
 
 BIGINT_MIN = -(2**63)
 BIGINT_MAX = 2**63 - 1
@@ -106,6 +108,7 @@ Timestamp = Annotated[
 ]
 
 
+@with_config(ConfigDict(extra="forbid"))
 class FieldError(TypedDict):
     loc: list[str | int]
     msg: str
@@ -129,8 +132,6 @@ class TicketData(BaseModel):
     `[]` and `{}` are interchangeable wherever a list or an object is expected.
     """
 
-    model_config = ConfigDict(title="TicketData")
-
     id: Identifier
     # May be absent, but null is refused (only `parent` may be null); pydantic never
     # validates a default, so None stands for "absent" without admitting null.
@@ -150,8 +151,6 @@ class TicketData(BaseModel):
 
 class Delivery(BaseModel):
     """Ingresse's envelope, kept byte for byte."""
-
-    model_config = ConfigDict(title="Envelope")
 
     webhook: Annotated[
         str,

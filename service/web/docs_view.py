@@ -1,11 +1,12 @@
 """`GET /openapi.json` and `GET /docs`: the OpenAPI document, as JSON and as a page.
 
-Both are built once, when the routes are loaded: the document depends on nothing but the
-code. The page is drawn on the server and needs no script or stylesheet from elsewhere.
+Both are built once, from the routes the app serves: the document depends on nothing but
+the code. The page is drawn on the server and needs no script or stylesheet from elsewhere.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -15,8 +16,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.web.openapi import build_spec
-from service.web.openapi_schemas import JSON
+from service.web.openapi import build_spec, served_operations
+from service.web.operations import JSON
 
 _BACKQUOTED = re.compile(r"`([^`]+)`")
 _STYLE = """
@@ -104,7 +105,7 @@ def _operation(spec: JSON, method: str, path: str, operation: JSON) -> str:
 
 
 def _schema(name: str, schema: JSON) -> str:
-    variants = schema.get("oneOf", [schema])
+    variants = schema.get("oneOf") or schema.get("anyOf") or [schema]
     tables = [
         _table(
             ("field", "type", "required", "description"),
@@ -191,14 +192,19 @@ def _resolve(spec: JSON, node: JSON) -> JSON:
     return target
 
 
-_SPEC = build_spec()
-_SPEC_BODY = orjson.dumps(_SPEC)
-_PAGE = render_page(_SPEC)
+@functools.cache
+def _rendered(operations: tuple[tuple[str, str], ...]) -> tuple[bytes, str]:
+    spec = build_spec(operations)
+    return orjson.dumps(spec), render_page(spec)
+
+
+def _document(request: web.Request) -> tuple[bytes, str]:
+    return _rendered(tuple(served_operations(request.app.router)))
 
 
 async def openapi_document(request: web.Request) -> web.Response:
-    return web.Response(body=_SPEC_BODY, content_type="application/json")
+    return web.Response(body=_document(request)[0], content_type="application/json")
 
 
 async def docs_page(request: web.Request) -> web.Response:
-    return web.Response(text=_PAGE, content_type="text/html")
+    return web.Response(text=_document(request)[1], content_type="text/html")

@@ -17,10 +17,18 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from service.web.app import create_app
-from service.web.openapi import build_spec
+from service.web.openapi import build_spec, served_operations
+from service.web.routes import setup_routes
 from tests.helpers import INTAKE, Client, app_clients, delivery, make_settings
 
-SPEC = build_spec()
+
+def route_table() -> web.Application:
+    app = web.Application()
+    setup_routes(app)
+    return app
+
+
+SPEC = build_spec(served_operations(route_table().router))
 SPEC_URI = "urn:ticket-audit:openapi"
 REGISTRY: Registry[Any] = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(SPEC))
 TOKENS = {"webhook_token": "hook-secret", "read_token": "read-secret", "admin_token": "root"}
@@ -93,6 +101,14 @@ def test_every_route_is_documented_and_every_documented_route_exists(tmp_path: P
     app = create_app(make_settings(f"sqlite:///{tmp_path / 'log.sqlite3'}"))
     assert app_operations(app) - spec_operations() == set(), "routes missing from the document"
     assert spec_operations() - app_operations(app) == set(), "documented routes missing"
+
+
+def test_a_route_and_its_description_come_together() -> None:
+    served = served_operations(route_table().router)
+    with pytest.raises(LookupError, match="without a description"):
+        build_spec([*served, ("get", "/v1/undescribed")])
+    with pytest.raises(LookupError, match="not served"):
+        build_spec(served[1:])
 
 
 async def test_intake_answers_match_the_document(
