@@ -8,8 +8,9 @@ read model holds (identifiers land in BIGINT columns).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -22,6 +23,7 @@ from pydantic import (
     WithJsonSchema,
     with_config,
 )
+from pydantic.config import JsonDict
 from pydantic_core import ErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict  # pydantic reads it on Python 3.11
 
@@ -83,6 +85,30 @@ def _empty_as_object(value: object) -> object:
     return {} if type(value) is list and not value else value
 
 
+def _or_empty(empty: JsonDict) -> Callable[[JsonDict], None]:
+    """Widen a field's schema to admit the other spelling of an empty value."""
+
+    def widen(schema: JsonDict) -> None:
+        spelled: JsonDict = dict(schema)
+        schema.clear()
+        schema["anyOf"] = [spelled, empty]
+
+    return widen
+
+
+Item = TypeVar("Item")
+ListOf = Annotated[
+    list[Item],
+    BeforeValidator(_empty_as_list),
+    Field(json_schema_extra=_or_empty({"type": "object", "maxProperties": 0})),
+]
+ObjectOf = Annotated[
+    dict[str, Item],
+    BeforeValidator(_empty_as_object),
+    Field(json_schema_extra=_or_empty({"type": "array", "maxItems": 0})),
+]
+
+
 WholeNumber = Annotated[object, PlainValidator(_whole_number), WithJsonSchema({"type": "integer"})]
 Number = Annotated[object, PlainValidator(_number), WithJsonSchema({"type": "number"})]
 JSONObject = Annotated[
@@ -140,10 +166,10 @@ class TicketData(BaseModel):
     quantity: WholeNumber = None
     quantityDiff: WholeNumber = None
     order: WholeNumber = None
-    salePeriods: Annotated[list[SalePeriod], BeforeValidator(_empty_as_list)] = []
-    children: Annotated[list[ChildTicket], BeforeValidator(_empty_as_list)] = []
-    eventDates: Annotated[list[JSONObject], BeforeValidator(_empty_as_list)] = []
-    value: Annotated[dict[str, Number], BeforeValidator(_empty_as_object)] = {}
+    salePeriods: ListOf[SalePeriod] = []
+    children: ListOf[ChildTicket] = []
+    eventDates: ListOf[JSONObject] = []
+    value: ObjectOf[Number] = {}
     attributes: Annotated[
         Any, Field(description="Free-form: an object, or `[]` (Ingresse sends both).")
     ] = None

@@ -138,6 +138,16 @@ async def test_intake_answers_match_the_document(
     assert (await documented(unknown, path))["error"] == "not_found"
 
 
+async def test_empty_values_spelled_either_way_match_the_document(client: Client) -> None:
+    body = delivery(3, salePeriods={}, children={}, eventDates={}, value=[], attributes=[])
+    recorded = await documented(
+        await client.post(INTAKE, data=body, headers=WEBHOOK), INTAKE, "post"
+    )
+
+    raw = await client.get(f"/v1/deliveries/{recorded['deliveryId']}", headers=READ)
+    assert await documented(raw, "/v1/deliveries/{deliveryId}") == json.loads(body)
+
+
 async def test_query_answers_match_the_document(
     client: Client, fixture_bodies: dict[str, bytes]
 ) -> None:
