@@ -40,7 +40,7 @@ def as_of(
 
 
 def children(tickets: TicketsProjection, group: int) -> list[tuple[int, str, Any]] | None:
-    found = ticket_queries.children_of(tickets.view, group)
+    found = ticket_queries.children_of(tickets.view, group, after_ticket_id=None, limit=1000)
     if found is None:
         return None
     return [(child["ticketId"], child["knownVia"], child["name"]) for child in found]
@@ -202,6 +202,48 @@ def test_children_follow_the_group_snapshot_that_is_current(
     dropped = current(tickets, 1)
     assert dropped is not None
     assert (dropped["knownVia"], dropped["version"], dropped["position"]) == ("group", None, 1)
+
+
+def test_children_sent_as_an_empty_object_are_none(
+    tickets: TicketsProjection, log: Log, apply: Apply
+) -> None:
+    apply(
+        tickets, [log.change(GROUP, 10, children=[{"id": 1}]), log.change(GROUP, 20, children={})]
+    )
+
+    assert children(tickets, GROUP) == []
+
+
+def test_children_come_a_page_at_a_time_in_ticket_order(
+    tickets: TicketsProjection, log: Log, apply: Apply
+) -> None:
+    apply(
+        tickets,
+        [
+            log.change(GROUP, 10, children=[{"id": 4}, {"id": 2}]),
+            log.change(3, 10, parent=GROUP),
+        ],
+    )
+
+    def page(after: int | None) -> list[int] | None:
+        found = ticket_queries.children_of(tickets.view, GROUP, after_ticket_id=after, limit=2)
+        return None if found is None else [child["ticketId"] for child in found]
+
+    assert (page(None), page(3), page(4)) == ([2, 3], [4], [])
+
+
+@pytest.mark.parametrize("edge", [2**63 - 1, -(2**63)])
+def test_a_childs_ids_at_the_64_bit_edge_are_stored(
+    tickets: TicketsProjection, log: Log, apply: Apply, edge: int
+) -> None:
+    apply(
+        tickets, [log.change(GROUP, 10, children=[{"id": edge, "eventId": edge, "parent": edge}])]
+    )
+
+    listed = ticket_queries.list_current(
+        tickets.view, event_id=edge, ticket_type=None, parent=edge, after_ticket_id=None, limit=2
+    )
+    assert [(c["ticketId"], c["eventId"], c["parent"]) for c in listed] == [(edge, edge, edge)]
 
 
 def test_the_list_filters_by_event_type_and_parent_in_ticket_order(
