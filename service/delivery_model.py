@@ -1,9 +1,9 @@
 """What intake checks in a delivery, as one pydantic model, and its errors as the API names them.
 
-The model only checks: a recorded delivery keeps its body and its `data` exactly as delivered,
-unknown fields included, so nothing here copies or converts what it reads. Every typed field
-is checked against what the read models can store, so that whatever intake accepts, every
-read model holds (identifiers land in BIGINT columns).
+The model only checks: its instance is dropped, and a recorded delivery keeps its body and its
+`data` exactly as delivered, with the fields the model does not name (it ignores them). Every
+typed field is checked against what the read models can store, so that whatever intake
+accepts, every read model holds (identifiers land in BIGINT columns).
 """
 
 from __future__ import annotations
