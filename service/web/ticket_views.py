@@ -10,7 +10,14 @@ from projections.tickets import queries as ticket_queries
 from service.web.errors import bad_request, json_response, not_found
 from service.web.keys import SETTINGS
 from service.web.paging import Page, page_params
-from service.web.reading import in_reader, int_param, micros_param, path_int, projection_for_read
+from service.web.reading import (
+    BIGINT_RANGE,
+    in_reader,
+    int_param,
+    micros_param,
+    path_int,
+    projection_for_read,
+)
 
 
 async def show_ticket(request: web.Request) -> web.Response:
@@ -73,8 +80,8 @@ def _page_after(request: web.Request) -> tuple[int, int | None]:
     """`limit`, and the ticket id a page of tickets (ordered by id) starts after."""
     limit, cursor = page_params(request)
     after = cursor.get("after")
-    # JSON `true` decodes to a bool, which Python counts as an int.
-    if after is not None and (not isinstance(after, int) or isinstance(after, bool)):
+    # type(), not isinstance(): JSON `true` decodes to a bool, which Python counts as an int.
+    if after is not None and (type(after) is not int or after not in BIGINT_RANGE):
         raise bad_request("cursor is not one this service gave out")
     return limit, after
 

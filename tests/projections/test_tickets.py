@@ -351,8 +351,10 @@ async def test_children_are_a_page_like_every_list(api: TicketApi) -> None:
         query["cursor"] = page["next"]
 
     assert seen == [2, 3, 4, 5]
-    wrong = {"cursor": encode_cursor({"after": True})}
-    assert (await api.read("/v1/tickets/1/children", wrong, status=400))["error"] == "bad_request"
+    for after in (True, 2**63, "2"):
+        wrong = {"cursor": encode_cursor({"after": after})}
+        for path in ("/v1/tickets/1/children", "/v1/tickets"):
+            assert (await api.read(path, wrong, status=400))["error"] == "bad_request"
     assert (await api.read("/v1/tickets/1/children", {"limit": 0}, status=400))["error"]
 
 
