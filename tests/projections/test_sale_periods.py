@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.projections.helpers import FINISH, START, TicketApi, period, record
 
 TICKET_ID = 408218
@@ -96,9 +98,12 @@ async def test_periods_are_added_changed_removed_and_come_back(
     }
 
 
-async def test_an_empty_list_removes_every_period(api: TicketApi, fixture: dict[str, Any]) -> None:
+@pytest.mark.parametrize("empty", [[], {}])
+async def test_an_empty_list_removes_every_period(
+    api: TicketApi, fixture: dict[str, Any], empty: object
+) -> None:
     await record(api, fixture, FIXTURE_TIME)
-    await with_periods(api, fixture, "2018-04-03T00:00:00")
+    await record(api, {**fixture, "salePeriods": empty}, "2018-04-03T00:00:00")
 
     (only,) = await timelines(api)
 
