@@ -149,7 +149,9 @@ async def test_nul_in_keys_and_strings_is_projected_on_every_backend(api: Ticket
     await api.deliver(5, EARLY, name=f"a{NUL}b", type=f"x{NUL}", attributes={key: 1})
     later = {"name": f"a{NUL}c", "type": f"x{NUL}", "attributes": {key: 2, NUL: 3}}
     await api.deliver(5, MIDDLE, **later)
-    await api.deliver(5, LATE, **later, **{NUL: {NUL: NUL}})
+    tags = [{"id": NUL, "v": 2}]
+    await api.deliver(5, LATE, **later, **{NUL: {NUL: NUL}}, tags=tags)
+    await api.deliver(5, "2024-05-17T15:00:00", **later, **{NUL: {NUL: NUL}}, tags=[{"id": NUL}])
 
     answers = await read_every_route(api, 5)
 
@@ -158,9 +160,10 @@ async def test_nul_in_keys_and_strings_is_projected_on_every_backend(api: Ticket
     assert paths == [
         [],
         ["name", 'attributes["k\\u0000"]', 'attributes["\\u0000"]'],
-        ['["\\u0000"]'],
+        ['["\\u0000"]', "tags"],
+        ['tags[id="\\u0000"].v'],
     ]
-    assert [c["path"] for c in answers["changes"]["items"]] == paths[1] + paths[2]
+    assert [c["path"] for c in answers["changes"]["items"]] == paths[1] + paths[2] + paths[3]
     for spelling in ('attributes["k\\u0000"]', f"attributes.{key}"):
         kept = await api.read("/v1/changes", {"ticketId": 5, "path": spelling})
         assert [(c["old"], c["new"]) for c in kept["items"]] == [(1, 2)]
