@@ -12,6 +12,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
+from projections.store.parked import PARKED_STATEMENTS, PARKED_TABLE
 from projections.store.views import Cursor, ProjectionStore
 from service import json_codec
 from service.domain import TicketChanged
@@ -100,10 +101,11 @@ class TicketProjection(Projection[ProjectionStore]):
     topics = (TICKET_CHANGED_TOPIC,)
 
     def create_tables(self) -> None:
-        self.view.create(self.create_statements)
+        # Every generation keeps the events it could not apply beside its own tables.
+        self.view.create([*self.create_statements, *PARKED_STATEMENTS])
 
     def drop_tables(self) -> None:
-        self.view.drop(self.tables)
+        self.view.drop([*self.tables, PARKED_TABLE])
 
     def process_batch(self, changes: Sequence[LoggedChange], last_position: int) -> None:
         """Apply the changes and track `last_position` in one transaction."""

@@ -109,8 +109,8 @@ async def applying_in_a_worker(
 
     # The client and the observer refer to each other: reports go to the observer, and the
     # observer hands rebuilds, releases and replacements to the client.
-    def report(name: str, generation: int, position: int, state: State) -> None:
-        observer.observe(name, generation, position, state)
+    def report(name: str, generation: int, position: int, state: State, parked: int) -> None:
+        observer.observe(name, generation, position, state, parked)
 
     def lost() -> None:
         observer.applier_lost()

@@ -33,6 +33,12 @@ class Metrics:
             "Quarantined deliveries dropped, oldest first, to keep the quarantine bounded",
             registry=self.registry,
         )
+        self.projection_parked = Gauge(
+            "ticket_audit_projection_parked",
+            "Events a projection could not apply and parked; its tickets answer as stale",
+            ["projection"],
+            registry=self.registry,
+        )
 
     def delivery_answered(self, outcome: str, seconds: float) -> None:
         counter = self._by_outcome.get(outcome)

@@ -22,13 +22,15 @@ from projections.read_model import TicketProjection
 from projections.runtime.feed import log_head
 from projections.runtime.log_reader import LogSource
 from projections.store.generations import ProjectionStores
+from projections.store.parked import parked_count
 from projections.store.views import ProjectionStore
 from service.setup_lock import schema_setup
 
 State = Literal["live", "rebuilding", "stalled", "failed"]
 
-# What an applying process reports after each step, and an observing one takes in.
-Report = Callable[[str, int, int, State], None]
+# What an applying process reports after each step, and an observing one takes in:
+# name, generation, position, state, and how many events that generation has parked.
+Report = Callable[[str, int, int, State, int], None]
 
 # The contract's `stalled`: lag above zero and no progress for this long.
 STALLED_AFTER_SECONDS = 10.0
@@ -50,12 +52,13 @@ def open_projection(
 
 @dataclass
 class Answering:
-    """One read model as it answers: its generation, position and state."""
+    """One read model as it answers: its generation, position, state and parked events."""
 
     name: str
     projection: TicketProjection
     position: int
     state: State = "live"
+    parked: int = 0
     advanced: asyncio.Event = field(default_factory=asyncio.Event)
     # When the position last moved; with lag above zero, a long pause means a stall.
     progressed_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())
@@ -123,7 +126,10 @@ class AnsweringProjections(ABC):
         loop = asyncio.get_running_loop()
         for name, cls in self._catalog.items():
             projection = await loop.run_in_executor(self._executor, self._open_active, name, cls)
-            self._answering[name] = Answering(name, projection, projection.view.tracked_position())
+            parked = await loop.run_in_executor(self._executor, parked_count, projection.view)
+            self._answering[name] = Answering(
+                name, projection, projection.view.tracked_position(), parked=parked
+            )
 
     def _open_active(self, name: str, cls: type[TicketProjection]) -> TicketProjection:
         generation = self._stores.active_generation(name)
@@ -155,6 +161,15 @@ class AnsweringProjections(ABC):
         answering = self._answering[name]
         return answering.projection.view, self._readers.take(name, answering.generation)
 
+    def may_have_parked(self, view: ProjectionStore) -> bool:
+        """Whether `view` (a generation taken for reading) may hold parked events: False
+        only when it answers now and has parked none, so most reads need not look."""
+        answering = self._answering[view.projection_name]
+        return answering.parked > 0 or answering.generation != view.generation
+
+    def parked_counts(self) -> dict[str, int]:
+        return {name: answering.parked for name, answering in self._answering.items()}
+
     async def wait_for(self, position: int, names: Iterable[str], timeout: float) -> bool:
         """Until each named projection has applied `position`; False on timeout."""
         try:
@@ -182,6 +197,7 @@ class AnsweringProjections(ABC):
                 "position": answering.position,
                 "head": head,
                 "lag": max(head - answering.position, 0),
+                "parked": answering.parked,
                 "state": self._shown_state(answering, head, now),
             }
             for name, answering in self._answering.items()
@@ -216,10 +232,13 @@ class AnsweringProjections(ABC):
         answering.advanced.set()
         answering.advanced = asyncio.Event()
 
-    def _switch(self, answering: Answering, projection: TicketProjection, position: int) -> None:
+    def _switch(
+        self, answering: Answering, projection: TicketProjection, position: int, parked: int
+    ) -> None:
         """Answer from `projection` from now on."""
         answering.projection = projection
         answering.position = position
+        answering.parked = parked
         answering.progressed_at = asyncio.get_running_loop().time()
         self._wake_waiters(answering)
 

@@ -124,6 +124,7 @@ class Applier(AnsweringProjections):
             if answering.state == "failed":
                 self._set_state(answering, "live")
             if applied:
+                answering.parked = feed.parked
                 self._advance(answering, feed.position)
                 self._publish(answering)
                 if leading and applied < BATCH_SIZE:
@@ -167,7 +168,7 @@ class Applier(AnsweringProjections):
         self._leading.discard(name)
         old = answering.projection
         feed = self._feeds[name] = ProjectionFeed(projection, self._log)
-        self._switch(answering, projection, feed.position)
+        self._switch(answering, projection, feed.position, feed.parked)
         # The process that rebuilt drops the old tables; here only the store is closed.
         self._retire(name, old.view.generation, old.view.close)
 
@@ -205,7 +206,7 @@ class Applier(AnsweringProjections):
         self._feeds[name] = feed
         self._leading.add(name)
         answering.state = "live"
-        self._switch(answering, fresh, feed.position)
+        self._switch(answering, fresh, feed.position, feed.parked)
         self._publish(answering)
         self._keep_following(name)
         self._retire_replaced(name, old)
@@ -223,7 +224,13 @@ class Applier(AnsweringProjections):
 
     def _publish(self, answering: Answering) -> None:
         if self._report is not None:
-            self._report(answering.name, answering.generation, answering.position, answering.state)
+            self._report(
+                answering.name,
+                answering.generation,
+                answering.position,
+                answering.state,
+                answering.parked,
+            )
 
     async def _run(self, call: Callable[..., Result], *args: object) -> Result:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from projections.read_model import TicketProjection
+from eventsourcing.persistence import IntegrityError
+
+from projections.read_model import LoggedChange, TicketProjection
 from projections.runtime.log_reader import (
     DecodedBatch,
     LogReader,
@@ -13,13 +16,22 @@ from projections.runtime.log_reader import (
     read_batch,
     shared_reader,
 )
+from projections.store.parked import describe, park, parked_count
+from service.storage_errors import is_transient
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
 
 
 class ProjectionFeed:
     """Applies the log to one projection. Followers of one log share its decoded batches
-    through `reader` (by default the process's reader of that log)."""
+    through `reader` (by default the process's reader of that log).
+
+    An event the projection cannot apply, through no fault of storage, is parked (see
+    `projections.store.parked`) rather than stopping the projection: everything after it
+    is still applied. Storage failures propagate, for the caller to retry.
+    """
 
     def __init__(
         self,
@@ -32,6 +44,7 @@ class ProjectionFeed:
         self._reader = reader or shared_reader(log)
         self._batch_size = batch_size
         self.position = projection.view.tracked_position()
+        self.parked = parked_count(projection.view)
 
     def step(self) -> int:
         """Apply the next batch; the number of log events it covered (0: caught up)."""
@@ -48,14 +61,58 @@ class ProjectionFeed:
         changes = batch.changes
         if batch.after < self.position:
             changes = [change for change in changes if change.position > self.position]
-        self.projection.process_batch(changes, batch.last_position)
+        try:
+            self.projection.process_batch(changes, batch.last_position)
+        except Exception as error:
+            if not self._caused_by_an_event(error):
+                raise
+            self._apply_apart(changes, batch.last_position)
         self.position = batch.last_position
+
+    def _apply_apart(self, changes: Sequence[LoggedChange], last_position: int) -> None:
+        """Apply a batch that failed one event per transaction: the events that fail again
+        on their own are parked, the others applied."""
+        for change in changes:
+            try:
+                self.projection.process_batch([change], change.position)
+            except Exception as error:
+                if not self._caused_by_an_event(error):
+                    raise
+                self._park(change, error)
+            self.position = change.position
+        if self.position < last_position:
+            self.projection.process_batch([], last_position)
+
+    def _caused_by_an_event(self, error: Exception) -> bool:
+        """Whether applying the same events again would fail the same way. Not for storage
+        failures, nor for a position another process tracked first (the applier then
+        stands by): both pass, and the work is to be done again."""
+        if is_transient(error):
+            return False
+        return not (
+            isinstance(error, IntegrityError)
+            and self.projection.view.tracked_position() > self.position
+        )
+
+    def _park(self, change: LoggedChange, error: Exception) -> None:
+        text = describe(error)
+        park(self.projection.view, change.position, change.ticket_id, text)
+        self.parked += 1
+        logger.error(
+            "projection %s parked the event at position %d (ticket %d): %s",
+            self.projection.name,
+            change.position,
+            change.ticket_id,
+            text,
+        )
 
     def refresh(self) -> int:
         """While another process applies: adopt its tracked position; how far it moved."""
         tracked = self.projection.view.tracked_position()
         moved = max(tracked - self.position, 0)
         self.position = max(tracked, self.position)
+        if moved:
+            self.parked = parked_count(self.projection.view)
         return moved
 
     def catch_up(self, on_batch: Callable[[int], None] = lambda count: None) -> int:

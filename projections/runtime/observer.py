@@ -59,7 +59,7 @@ class Observer(AnsweringProjections):
             tasks.append(self._watch)
         await self._stop_answering(tasks)
 
-    def observe(self, name: str, generation: int, position: int, state: State) -> None:
+    def observe(self, name: str, generation: int, position: int, state: State, parked: int) -> None:
         """Take in the applier's report of one projection."""
         answering = self._answering.get(name)
         if answering is None:
@@ -67,10 +67,12 @@ class Observer(AnsweringProjections):
         if generation != answering.generation:
             if generation > answering.generation and name not in self._adopting:
                 self._adopting[name] = asyncio.create_task(
-                    self._adopt(answering, generation, position, state), name=f"adopt-{name}"
+                    self._adopt(answering, generation, position, state, parked),
+                    name=f"adopt-{name}",
                 )
             return
         answering.state = state
+        answering.parked = parked
         self._advance(answering, position)
 
     def applier_lost(self) -> None:
@@ -79,7 +81,7 @@ class Observer(AnsweringProjections):
             answering.state = "failed"
 
     async def _adopt(
-        self, answering: Answering, generation: int, position: int, state: State
+        self, answering: Answering, generation: int, position: int, state: State, parked: int
     ) -> None:
         """Answer from the generation the worker switched to; release the old one later."""
         loop = asyncio.get_running_loop()
@@ -92,7 +94,7 @@ class Observer(AnsweringProjections):
             del self._adopting[name]
         old = answering.projection
         answering.state = state
-        self._switch(answering, projection, max(answering.position, position))
+        self._switch(answering, projection, max(answering.position, position), parked)
 
         def close_and_release() -> None:
             old.view.close()

@@ -5,7 +5,7 @@ It runs an `Applier` and speaks with `serve` (its `WorkerClient`) in JSON lines.
 `{"wake": true}` after `serve` committed deliveries, `{"rebuild": NAME}` for a live rebuild,
 `{"release": NAME, "generation": N}` once no query in `serve` reads a replaced generation any
 longer (only then are its tables dropped). On stdout: after every step and change of state,
-`{"name", "generation", "position", "state"}` for one projection. It stops when stdin
+`{"name", "generation", "position", "state", "parked"}` for one projection. It stops when stdin
 closes, so it never outlives `serve`. The process's entry point, which opens the log, is
 `service.projection_worker`.
 """
@@ -31,8 +31,14 @@ from service.settings import DatabaseLocation
 PACE_SECONDS = 0.1
 
 
-def encode_report(name: str, generation: int, position: int, state: State) -> bytes:
-    report = {"name": name, "generation": generation, "position": position, "state": state}
+def encode_report(name: str, generation: int, position: int, state: State, parked: int) -> bytes:
+    report = {
+        "name": name,
+        "generation": generation,
+        "position": position,
+        "state": state,
+        "parked": parked,
+    }
     return orjson.dumps(report) + b"\n"
 
 
@@ -74,8 +80,8 @@ async def run_worker(
     signal = LogSignal()
     releases = Releases()
 
-    def report(name: str, generation: int, position: int, state: State) -> None:
-        write(encode_report(name, generation, position, state))
+    def report(name: str, generation: int, position: int, state: State, parked: int) -> None:
+        write(encode_report(name, generation, position, state, parked))
 
     applier = Applier(
         log,

@@ -62,7 +62,11 @@ class WorkerClient:
             async for line in process.stdout:
                 report = orjson.loads(line)
                 self._on_report(
-                    report["name"], report["generation"], report["position"], report["state"]
+                    report["name"],
+                    report["generation"],
+                    report["position"],
+                    report["state"],
+                    report["parked"],
                 )
             returncode = await process.wait()
             if self._stopping:

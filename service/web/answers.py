@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema
+from pydantic.json_schema import SkipJsonSchema
 
 from service.delivery_model import FieldError
 
@@ -60,6 +61,23 @@ class DeliveryDuplicate(Answer):
 # Tickets
 
 
+class Stale(Answer):
+    """The ticket's earliest event that the answering projection could not apply (see
+    `parked` in /v1/projections): the answer is the ticket's last good state. A rebuild
+    after the fix clears it."""
+
+    projection: str
+    position: Position
+    error: Annotated[str, Field(description="Why the event could not be applied.")]
+
+
+# On one-ticket answers only, and only when the ticket has a parked event: never null.
+StaleMark = Annotated[
+    Stale | SkipJsonSchema[None],
+    Field(description="Present when a projection could not apply an event of this ticket."),
+]
+
+
 class TicketState(Answer):
     ticketId: Int64
     eventId: Int64 | None
@@ -69,6 +87,7 @@ class TicketState(Answer):
     receivedAt: Timestamp
     knownVia: KnownVia
     snapshot: Annotated[dict[str, Any], Field(description="`data` as delivered.")]
+    stale: StaleMark = None
 
 
 class TicketSummary(Answer):
@@ -92,6 +111,10 @@ class TicketPage(Answer):
     next: Cursor
 
 
+class TicketChildren(TicketPage):
+    stale: StaleMark = None
+
+
 class Change(Answer):
     path: str
     op: ChangeOp
@@ -112,6 +135,7 @@ class HistoryVersion(Answer):
 class HistoryPage(Answer):
     items: list[HistoryVersion]
     next: Cursor
+    stale: StaleMark = None
 
 
 class FeedChange(Answer):
@@ -143,6 +167,7 @@ class QuantityPoint(Answer):
 class QuantityTimeline(Answer):
     ticketId: Int64
     points: list[QuantityPoint]
+    stale: StaleMark = None
 
 
 class SalePeriodValues(Answer):
@@ -171,6 +196,7 @@ class SalePeriodTimeline(Answer):
 class SalePeriodTimelines(Answer):
     ticketId: Int64
     salePeriods: list[SalePeriodTimeline]
+    stale: StaleMark = None
 
 
 # Admin
@@ -181,6 +207,14 @@ class ProjectionStatus(Answer):
     position: Position
     head: Position
     lag: Annotated[int, Field(ge=0)]
+    parked: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="Events this projection could not apply, kept with their error; the "
+            "tickets they touch answer with `stale` until a rebuild clears them.",
+        ),
+    ]
     state: Literal["live", "rebuilding", "failed"]
 
 
@@ -268,6 +302,7 @@ class Forbidden(Answer):
 
 class NotFound(Answer):
     error: Literal["not_found"]
+    stale: StaleMark = None
 
 
 class BadRequest(Answer):

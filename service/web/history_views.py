@@ -11,10 +11,19 @@ from projections.history import queries as history_queries
 from projections.history.projection import HistoryProjection
 from projections.history.queries import FEED_START, FeedFilter, FeedFormat, Key, PathFilter
 from projections.store.views import ProjectionStore
-from service.web.errors import bad_request, json_response, not_found
+from service.web.errors import bad_request, json_response
 from service.web.keys import SETTINGS
 from service.web.paging import Page, page_params
-from service.web.reading import in_reader, int_param, micros_param, path_int, projection_for_read
+from service.web.reading import (
+    in_reader,
+    int_param,
+    marked,
+    micros_param,
+    not_found_marked,
+    path_int,
+    projection_for_read,
+    stale_mark,
+)
 
 PROJECTION = HistoryProjection.name
 
@@ -47,10 +56,11 @@ async def ticket_history(request: web.Request) -> web.Response:
             count=limit + 1,
         ),
     )
+    stale = await stale_mark(request, view, ticket_id)
     if entries is None:
-        raise not_found()
+        raise not_found_marked(stale)
     page = Page.of(entries, limit, lambda entry: {"after": list(entry[0])})
-    return json_response(page.as_json([item for _, item in page.items]))
+    return json_response(marked(page.as_json([item for _, item in page.items]), stale))
 
 
 async def change_feed(request: web.Request) -> web.StreamResponse:

@@ -236,7 +236,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("get", "/v1/tickets/{ticketId}/children"): _ticket_read(
         "ticketChildren",
         "Children as of now, by ticket id",
-        a.TicketPage,
+        a.TicketChildren,
         *_PAGE,
         description="From the group's current snapshot and from tickets naming it `parent`.",
     ),

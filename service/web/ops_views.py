@@ -18,7 +18,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the log answers and every projection follows it."""
+    """Ready when the log answers and every projection follows it (parked events do not
+    stop one from following)."""
     log = request.app[LOG].chained_recorder
     try:
         # chain_head makes one attempt; the library's own reads retry for half a minute.
@@ -43,7 +44,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[METRICS].registry
+    metrics = request.app[METRICS]
+    # Read at scrape time from what answers now, so a rebuild's clean slate shows at once.
+    for name, parked in request.app[PROJECTIONS].parked_counts().items():
+        metrics.projection_parked.labels(name).set(parked)
+    registry = metrics.registry
     return web.Response(
         body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from projections.read_model import epoch_micros
+from projections.store.parked import parked_for
 from projections.store.views import ProjectionStore
 from service.payload import parse_source_timestamp
 from service.web.auth import check_scope
-from service.web.errors import bad_request, json_error
+from service.web.errors import JSONError, bad_request, json_error, not_found
 from service.web.keys import PROJECTIONS, READERS, RELEASES, SETTINGS
 
 MIN_POSITION_WAIT_SECONDS = 5.0
@@ -33,6 +34,26 @@ async def projection_for_read(request: web.Request, name: str) -> ProjectionStor
     store, release = live.take_for_reading(name)
     request.setdefault(RELEASES, []).append(release)
     return store
+
+
+async def stale_mark(
+    request: web.Request, view: ProjectionStore, ticket_id: int
+) -> dict[str, Any] | None:
+    """The contract's `stale` for a ticket answered from `view`: its earliest event that
+    this generation could not apply; None when there is none."""
+    if not request.app[PROJECTIONS].may_have_parked(view):
+        return None
+    return await in_reader(request, lambda: parked_for(view, ticket_id))
+
+
+def marked(answer: dict[str, Any], stale: dict[str, Any] | None) -> dict[str, Any]:
+    """`answer` with `stale` when the ticket has a parked event."""
+    return answer if stale is None else {**answer, "stale": stale}
+
+
+def not_found_marked(stale: dict[str, Any] | None) -> JSONError:
+    """404 for a ticket; `stale` says an event of it was parked, which may be why."""
+    return not_found() if stale is None else json_error(404, {"error": "not_found", "stale": stale})
 
 
 @web.middleware

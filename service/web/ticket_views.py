@@ -7,16 +7,19 @@ from typing import Any
 from aiohttp import web
 
 from projections.tickets import queries as ticket_queries
-from service.web.errors import bad_request, json_response, not_found
+from service.web.errors import bad_request, json_response
 from service.web.keys import SETTINGS
 from service.web.paging import Page, page_params
 from service.web.reading import (
     BIGINT_RANGE,
     in_reader,
     int_param,
+    marked,
     micros_param,
+    not_found_marked,
     path_int,
     projection_for_read,
+    stale_mark,
 )
 
 
@@ -38,9 +41,10 @@ async def show_ticket(request: web.Request) -> web.Response:
         )
     else:
         state = await in_reader(request, lambda: ticket_queries.current_state(view, ticket_id))
+    stale = await stale_mark(request, view, ticket_id)
     if state is None:
-        raise not_found()
-    return json_response(state)
+        raise not_found_marked(stale)
+    return json_response(marked(state, stale))
 
 
 async def list_tickets(request: web.Request) -> web.Response:
@@ -71,9 +75,10 @@ async def ticket_children(request: web.Request) -> web.Response:
         request,
         lambda: ticket_queries.children_of(view, ticket_id, after_ticket_id=after, limit=limit + 1),
     )
+    stale = await stale_mark(request, view, ticket_id)
     if children is None:
-        raise not_found()
-    return json_response(_page(children, limit))
+        raise not_found_marked(stale)
+    return json_response(marked(_page(children, limit), stale))
 
 
 def _page_after(request: web.Request) -> tuple[int, int | None]:

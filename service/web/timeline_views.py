@@ -6,17 +6,25 @@ from aiohttp import web
 
 from projections.quantity import queries as quantity_queries
 from projections.sale_periods import queries as sale_period_queries
-from service.web.errors import json_response, not_found
-from service.web.reading import in_reader, path_int, projection_for_read
+from service.web.errors import json_response
+from service.web.reading import (
+    in_reader,
+    marked,
+    not_found_marked,
+    path_int,
+    projection_for_read,
+    stale_mark,
+)
 
 
 async def ticket_quantity(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "quantity")
     ticket_id = path_int(request, "ticketId")
     points = await in_reader(request, lambda: quantity_queries.quantity_points(view, ticket_id))
+    stale = await stale_mark(request, view, ticket_id)
     if points is None:
-        raise not_found()
-    return json_response({"ticketId": ticket_id, "points": points})
+        raise not_found_marked(stale)
+    return json_response(marked({"ticketId": ticket_id, "points": points}, stale))
 
 
 async def ticket_sale_periods(request: web.Request) -> web.Response:
@@ -25,6 +33,7 @@ async def ticket_sale_periods(request: web.Request) -> web.Response:
     timelines = await in_reader(
         request, lambda: sale_period_queries.sale_period_timelines(view, ticket_id)
     )
+    stale = await stale_mark(request, view, ticket_id)
     if timelines is None:
-        raise not_found()
-    return json_response({"ticketId": ticket_id, "salePeriods": timelines})
+        raise not_found_marked(stale)
+    return json_response(marked({"ticketId": ticket_id, "salePeriods": timelines}, stale))
