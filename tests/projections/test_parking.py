@@ -18,7 +18,7 @@ from projections.runtime.feed import ProjectionFeed
 from projections.tickets import queries as ticket_queries
 from projections.tickets.projection import TicketsProjection
 from service.web.keys import REBUILDS
-from tests.helpers import Serve, make_settings
+from tests.helpers import Serve, make_settings, run_cli
 from tests.projections.faults import (
     FAILS_ONCE_IN,
     REFUSED_BY,
@@ -202,3 +202,26 @@ async def test_a_storage_failure_while_applying_is_retried_not_parked(
     assert "stale" not in await api.ticket(5101)
     tickets = (await projections_status(api))["tickets"]
     assert (tickets["parked"], tickets["state"]) == (0, "live")
+
+
+async def test_the_rebuild_command_after_the_fix_clears_the_parked_events(
+    serve: Serve, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(CATALOG, "tickets", REFUSING["tickets"])
+    api = TicketApi(await serve(make_settings(database_url)))
+    refused = await api.deliver(5301, EARLY, quantity=1, **{REFUSED_BY: ["tickets"]})
+    assert (await api.read("/v1/tickets/5301", status=404))["stale"]["position"] == (
+        refused.position
+    )
+    await api.client.close()
+
+    # The command runs in a process of its own, where the read model has no fault.
+    result = await asyncio.to_thread(run_cli, "rebuild", "tickets", database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    monkeypatch.setitem(CATALOG, "tickets", TicketsProjection)
+    api = TicketApi(await serve(make_settings(database_url)))
+    api.head = refused.position
+    fixed = await api.ticket(5301)
+    assert fixed["snapshot"]["quantity"] == 1
+    assert "stale" not in fixed
+    assert (await projections_status(api))["tickets"]["parked"] == 0
