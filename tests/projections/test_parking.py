@@ -89,7 +89,9 @@ async def test_an_event_the_tickets_model_cannot_apply_is_parked_and_its_ticket_
         assert (current["version"], current["snapshot"]["quantity"]) == (3, 3)
         assert current["stale"] == stale
         assert "stale" not in await api.ticket(5002)
-        assert await api.read("/v1/tickets/5001", {"version": 2}, status=404) == {
+        missing = await api.client.get("/v1/tickets/5001", params={"version": 2})
+        assert missing.status == 404
+        assert await documented(missing, "/v1/tickets/{ticketId}") == {
             "error": "not_found",
             "stale": stale,
         }
