@@ -84,9 +84,9 @@ class ProjectionFeed:
             self.projection.process_batch([], last_position)
 
     def _caused_by_an_event(self, error: Exception) -> bool:
-        """Whether applying the same events again would fail the same way. Not for storage
-        failures, nor for a position another process tracked first (the applier then
-        stands by): both pass, and the work is to be done again."""
+        """Whether applying the same events again would fail the same way. Not so for a
+        storage failure, which passes and is retried, nor for a position another process
+        tracked first, which leaves the work to that process (the applier stands by)."""
         if is_transient(error):
             return False
         return not (
