@@ -318,9 +318,18 @@ async def test_projection_status_after_a_read_of_the_head(api: TicketApi) -> Non
     status = await api.read("/v1/projections")
     tickets = [entry for entry in status if entry["name"] == "tickets"]
     assert tickets == [
-        {"name": "tickets", "position": api.head, "head": api.head, "lag": 0, "state": "live"}
+        {
+            "name": "tickets",
+            "position": api.head,
+            "head": api.head,
+            "lag": 0,
+            "parked": 0,
+            "state": "live",
+        }
     ]
-    assert all(set(entry) == {"name", "position", "head", "lag", "state"} for entry in status)
+    assert all(
+        set(entry) == {"name", "position", "head", "lag", "parked", "state"} for entry in status
+    )
 
 
 async def test_integers_past_64_bits_come_back_whole(api: TicketApi) -> None:
