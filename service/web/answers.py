@@ -215,7 +215,10 @@ class ProjectionStatus(Answer):
             "tickets they touch answer with `stale` until a rebuild clears them.",
         ),
     ]
-    state: Literal["live", "rebuilding", "failed"]
+    state: Annotated[
+        Literal["live", "rebuilding", "stalled", "failed"],
+        Field(description="`stalled`: lag above zero and no progress for 10 s."),
+    ]
 
 
 class ProjectionList(RootModel[list[ProjectionStatus]]):
