@@ -2,23 +2,25 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+# Two stamps: `make run` installs what running needs, `make test` adds the `test` extra.
+RUN_INSTALLED := $(VENV)/.installed-run
+TEST_INSTALLED := $(VENV)/.installed-test
 
 .PHONY: run test test-quick lint typecheck unit install clean bench bench-quick
 
-run: $(INSTALLED)
+run: $(RUN_INSTALLED)
 	$(BIN)/ticket-audit serve
 
 test: lint typecheck unit
 
-lint: $(INSTALLED)
+lint: $(TEST_INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(INSTALLED)
+typecheck: $(TEST_INSTALLED)
 	$(BIN)/mypy
 
-unit: $(INSTALLED)
+unit: $(TEST_INSTALLED)
 	$(BIN)/pytest -q
 
 # The read models' unit tests alone (tests/projections/unit): seconds, no PostgreSQL needed.
@@ -27,19 +29,26 @@ test-quick: $(INSTALLED)
 	$(BIN)/pytest -q -p no:hypothesispytest -p no:schemathesis tests/projections/unit
 
 # Needs the PostgreSQL server of `make test`; BENCH_ARGS passes options (e.g. --events 20000).
-bench: $(INSTALLED)
+bench: $(TEST_INSTALLED)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-bench-quick: $(INSTALLED)
+bench-quick: $(TEST_INSTALLED)
 	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
 
-install: $(INSTALLED)
+install: $(TEST_INSTALLED)
 
-$(INSTALLED): setup.cfg pyproject.toml
+$(RUN_INSTALLED): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# The test extra holds everything running needs as well, so it satisfies `make run` too.
+$(TEST_INSTALLED): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@
+	touch $(RUN_INSTALLED) $@
 
 clean:
 	rm -rf $(VENV) *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from service.canonical import data_hash, delivery_id
@@ -32,6 +32,8 @@ class Answer:
     status: int
     body: dict[str, object]
     headers: dict[str, str] = field(default_factory=dict)
+    # Where a refused delivery was kept; not part of what the sender is told.
+    quarantine_id: int | None = None
 
     @property
     def outcome(self) -> str:
@@ -91,7 +93,7 @@ class Intake:
         detail = rest["detail"] if set(rest) == {"detail"} else rest
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(
+            quarantine_id = await loop.run_in_executor(
                 self._quarantine_executor,
                 lambda: self._quarantine.add(error, detail, received_at, size, body),
             )
@@ -100,7 +102,15 @@ class Intake:
             logger.warning("quarantine unavailable; asked the sender to retry a rejected delivery")
             return STORAGE_UNAVAILABLE
         self._metrics.quarantine_dropped.set(self._quarantine.dropped)
-        return answer
+        # Code and size only: a refused body may hold anything, secrets included.
+        logger.info(
+            "delivery refused with %d %s (%d bytes), kept in the quarantine as id %d",
+            answer.status,
+            error,
+            size,
+            quarantine_id,
+        )
+        return replace(answer, quarantine_id=quarantine_id)
 
 
 def delivery_facts(

@@ -9,8 +9,10 @@ from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_LOG_FILE = "ticket-audit.sqlite3"
 
 
 class SettingsError(ValueError):
@@ -82,7 +84,8 @@ class DatabaseLocation:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TICKET_AUDIT_", extra="ignore")
 
-    database_url: str = "sqlite:///ticket-audit.sqlite3"
+    # Empty means the default: a SQLite log inside `data_dir` (see `_default_log_in_data_dir`).
+    database_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     webhook_token: SecretStr | None = None
@@ -91,12 +94,27 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     source_timezone: str = "UTC"
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # The folder of the default SQLite log, its projections, quarantine and lock files.
+    data_dir: str = "data"
+    access_log: Literal["common", "json", "off"] = "common"
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod
     def _database_url_parses(cls, value: str) -> str:
-        DatabaseLocation.parse(value)
+        if value:
+            DatabaseLocation.parse(value)
         return value
+
+    @model_validator(mode="after")
+    def _default_log_in_data_dir(self) -> Settings:
+        if not self.database_url:
+            self.database_url = self.default_database_url
+        return self
+
+    @property
+    def default_database_url(self) -> str:
+        return f"sqlite:///{Path(self.data_dir) / DEFAULT_LOG_FILE}"
 
     @field_validator("source_timezone")
     @classmethod

@@ -10,6 +10,7 @@ from service.persistence.postgres import PostgresChainedRecorder
 from service.persistence.sqlite import SQLiteChainedRecorder
 from service.settings import DatabaseLocation
 from service.setup_lock import schema_setup
+from service.storage_errors import require_log
 
 
 def eventsourcing_env(location: DatabaseLocation) -> dict[str, str]:
@@ -38,6 +39,12 @@ def eventsourcing_env(location: DatabaseLocation) -> dict[str, str]:
         "POSTGRES_PRE_PING": "n",
         "APPLICATION_RECORDER_TOPIC": get_topic(PostgresChainedRecorder),
     }
+
+
+def open_existing_log(location: DatabaseLocation) -> TicketAudit:
+    """The log at `location`, refusing to create one (what every command but `serve` does)."""
+    require_log(location)
+    return open_log(location)
 
 
 def open_log(location: DatabaseLocation) -> TicketAudit:

@@ -103,34 +103,63 @@ class AdvisoryLockLeadership:
 
 
 class FileLockLeadership:
+    """One `flock`ed file per projection generation, removed by its holder on the way out.
+
+    A holder unlinks its file before unlocking it, so a process that locked the file in
+    between holds an orphan: it checks that the path still names the file it locked, and
+    otherwise tries again on the new one. That keeps leadership exclusive without leaving
+    lock files behind.
+    """
+
     def __init__(self, location: DatabaseLocation) -> None:
         self._location = location
         self._lock = threading.Lock()
         self._held: dict[tuple[str, int], int] = {}
 
+    def _path(self, name: str, generation: int) -> Path:
+        log = Path(self._location.sqlite_path)
+        return log.with_name(f"{log.stem}.{name}.g{generation}.lock")
+
     def try_lead(self, name: str, generation: int) -> bool:
         with self._lock:
             if (name, generation) in self._held:
                 return True
-            log = Path(self._location.sqlite_path)
-            path = log.with_name(f"{log.stem}.{name}.g{generation}.lock")
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            path = self._path(name, generation)
+            while True:
+                descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(descriptor)
+                    return False
+                if _names(path, descriptor):
+                    self._held[(name, generation)] = descriptor
+                    return True
                 os.close(descriptor)
-                return False
-            self._held[(name, generation)] = descriptor
-            return True
 
     def resign(self, name: str, generation: int) -> None:
         with self._lock:
             descriptor = self._held.pop((name, generation), None)
-        if descriptor is not None:
-            os.close(descriptor)
+            if descriptor is not None:
+                self._release(self._path(name, generation), descriptor)
 
     def close(self) -> None:
         with self._lock:
-            for descriptor in self._held.values():
-                os.close(descriptor)
+            for (name, generation), descriptor in self._held.items():
+                self._release(self._path(name, generation), descriptor)
             self._held.clear()
+
+    @staticmethod
+    def _release(path: Path, descriptor: int) -> None:
+        path.unlink(missing_ok=True)
+        os.close(descriptor)
+
+
+def _names(path: Path, descriptor: int) -> bool:
+    """Whether `path` still names the open file `descriptor`."""
+    try:
+        on_disk = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)

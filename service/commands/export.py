@@ -23,6 +23,7 @@ from projections.store.generations import ProjectionStores
 from projections.store.views import ProjectionStore
 from service.payload import parse_source_timestamp
 from service.settings import Settings, SettingsError
+from service.storage_errors import require_log
 
 PROJECTION = HistoryProjection.name
 
@@ -44,6 +45,7 @@ def export_feed(
         since_us=_micros("--since", since, settings),
         until_us=_micros("--until", until, settings),
     )
+    require_log(settings.database)
     storage = ProjectionStores(settings.database)
     try:
         generation = storage.active_generation(PROJECTION)

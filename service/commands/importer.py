@@ -1,40 +1,55 @@
-"""`ticket-audit import FILE`: each line a delivery, through the same intake as HTTP."""
+"""`ticket-audit import FILE`: deliveries from a file, through the same intake as HTTP.
+
+It opens the log and the write side from the composition root, without the web app: an
+import needs neither a socket nor the projections, which catch up from the log when `serve`
+next runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import BinaryIO
 
+import orjson
 from tqdm import tqdm
 
 from service import bootstrap
-from service.intake import Answer
+from service.commands.import_source import Delivery, ImportSource, open_source
+from service.intake import Answer, Intake
 from service.metrics import Metrics
-from service.settings import Settings, SettingsError
+from service.settings import Settings
+from service.storage_errors import require_log
 
 # Enough deliveries in flight to fill a group commit, few enough to bound memory.
 IN_FLIGHT = 500
 
 
 def import_file(settings: Settings, path: str) -> int:
-    try:
-        source = _open(path)
-    except OSError as error:
-        raise SettingsError(f"{path}: {error.strerror}") from None
-    with source:
-        counts = asyncio.run(_import(settings, source))
-    summary = ", ".join(f"{counts[key]} {key}" for key in ("recorded", "duplicate", "rejected"))
-    failed = counts["failed"]
-    print(f"imported: {summary}" + (f", {failed} failed (storage)" if failed else ""))
-    return 1 if failed else 0
+    require_log(settings.database)
+    source = open_source(path)
+    counts = asyncio.run(_import(settings, source))
+    print(
+        f"recorded {counts['recorded']}, duplicates {counts['duplicate']}, "
+        f"rejected {counts['rejected']}"
+        + (
+            f", failed {counts['failed']} (storage unavailable: run again)"
+            if counts["failed"]
+            else ""
+        )
+    )
+    if counts["rejected"]:
+        print(
+            f"ticket-audit: {counts['rejected']} rejected deliveries are kept in the quarantine "
+            "(GET /v1/quarantine)",
+            file=sys.stderr,
+        )
+    return 1 if counts["rejected"] or counts["failed"] else 0
 
 
-async def _import(settings: Settings, source: BinaryIO) -> Counter[str]:
+async def _import(settings: Settings, source: ImportSource) -> Counter[str]:
     counts: Counter[str] = Counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine") as quarantine_writer:
         async with (
@@ -42,10 +57,10 @@ async def _import(settings: Settings, source: BinaryIO) -> Counter[str]:
             bootstrap.opened_write_side(settings, log, Metrics(), quarantine_writer) as write_side,
         ):
             intake = write_side.intake
-            with tqdm(unit="delivery", file=sys.stderr) as progress:
-                pending: set[asyncio.Task[Answer]] = set()
-                for line in _deliveries(source):
-                    pending.add(asyncio.create_task(intake.receive(line, datetime.now(UTC))))
+            with tqdm(total=source.total, unit="delivery", file=sys.stderr) as progress:
+                pending: set[asyncio.Task[tuple[Delivery, Answer]]] = set()
+                for delivery in source.deliveries:
+                    pending.add(asyncio.create_task(_receive(intake, delivery)))
                     if len(pending) >= IN_FLIGHT:
                         done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
                         _count(done, counts, progress)
@@ -55,26 +70,34 @@ async def _import(settings: Settings, source: BinaryIO) -> Counter[str]:
     return counts
 
 
-def _count(done: set[asyncio.Task[Answer]], counts: Counter[str], progress: tqdm) -> None:
-    for task in done:
-        answer = task.result()
+async def _receive(intake: Intake, delivery: Delivery) -> tuple[Delivery, Answer]:
+    return delivery, await intake.receive(delivery.body, datetime.now(UTC))
+
+
+def _count(
+    done: set[asyncio.Task[tuple[Delivery, Answer]]], counts: Counter[str], progress: tqdm
+) -> None:
+    for task in sorted(done, key=lambda task: _order(task.result()[0])):
+        delivery, answer = task.result()
         if answer.status in (200, 201):
             counts[str(answer.body["status"])] += 1
         elif answer.status == 503:
             counts["failed"] += 1
         else:
             counts["rejected"] += 1
+            progress.write(_rejection(delivery, answer), file=sys.stderr)
     progress.update(len(done))
 
 
-def _deliveries(source: BinaryIO) -> Iterator[bytes]:
-    for line in source:
-        body = line.rstrip(b"\r\n")
-        if body.strip():
-            yield body
+def _rejection(delivery: Delivery, answer: Answer) -> str:
+    rest = {key: value for key, value in answer.body.items() if key != "error"}
+    detail = rest["detail"] if set(rest) == {"detail"} else rest
+    text = detail if isinstance(detail, str) else orjson.dumps(detail).decode()
+    return (
+        f"{delivery.where}: {answer.body['error']}: {text} (quarantine id {answer.quarantine_id})"
+    )
 
 
-def _open(path: str) -> BinaryIO:
-    if path == "-":
-        return sys.stdin.buffer
-    return open(path, "rb")
+def _order(delivery: Delivery) -> int:
+    number = delivery.where.rpartition(" ")[2]
+    return int(number) if number.isdigit() else 0

@@ -13,7 +13,7 @@ from projections.runtime.feed import log_head
 from projections.runtime.offline import rebuild_offline
 from projections.store.generations import ProjectionStores
 from service.settings import Settings, SettingsError
-from service.storage import open_log
+from service.storage import open_existing_log
 
 
 def rebuild(settings: Settings, names: Sequence[str]) -> int:
@@ -22,7 +22,7 @@ def rebuild(settings: Settings, names: Sequence[str]) -> int:
         raise SettingsError(
             f"unknown projection {', '.join(unknown)} (known: {', '.join(CATALOG)})"
         )
-    log = open_log(settings.database)
+    log = open_existing_log(settings.database)
     storage = ProjectionStores(settings.database)
     try:
         head = log_head(log)

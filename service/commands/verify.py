@@ -9,7 +9,7 @@ import orjson
 from service.chain import Checkpoint, verify
 from service.persistence.links import chain_rows
 from service.settings import Settings, SettingsError
-from service.storage import open_log
+from service.storage import open_existing_log
 
 
 def verify_log(settings: Settings, checkpoint_text: str | None) -> int:
@@ -17,7 +17,7 @@ def verify_log(settings: Settings, checkpoint_text: str | None) -> int:
         checkpoint = Checkpoint.parse(checkpoint_text) if checkpoint_text else None
     except ValueError as error:
         raise SettingsError(f"--checkpoint: {error}") from None
-    log = open_log(settings.database)
+    log = open_existing_log(settings.database)
     try:
         report = verify(chain_rows(log.chained_recorder), checkpoint)
     finally:
