@@ -45,6 +45,8 @@ def postgres_database() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
+        # `serve` creates a log only in a folder that exists.
+        (tmp_path / "log").mkdir()
         yield f"sqlite:///{tmp_path / 'log' / 'ticket-audit.sqlite3'}"
         return
     database = request.getfixturevalue("postgres_database")

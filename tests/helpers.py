@@ -23,6 +23,7 @@ from pytest_aiohttp import AiohttpClient
 
 from service.application import TicketAudit
 from service.settings import DatabaseLocation, Settings
+from service.storage import open_log
 from service.web.app import create_app
 
 Client = TestClient[web.Request, web.Application]
@@ -142,6 +143,23 @@ def run_cli(
         timeout=CLI_TIMEOUT_SECONDS,
         check=False,
     )
+
+
+def create_log(database_url: str) -> None:
+    """Make an empty log at `database_url`, as the first `serve` there would."""
+    open_log(DatabaseLocation.parse(database_url)).close()
+
+
+def log_exists(database_url: str) -> bool:
+    location = DatabaseLocation.parse(database_url)
+    if location.kind == "sqlite":
+        return Path(location.sqlite_path).exists()
+    with psycopg.connect(location.postgres_conninfo(), autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT to_regclass(%s) IS NOT NULL",
+            (f'"{location.schema}".{POSTGRES_EVENTS_TABLE}',),
+        ).fetchone()
+    return bool(row and row[0])
 
 
 def free_port() -> int:

@@ -5,8 +5,9 @@
 - One JSON array of bodies: each item, re-encoded compactly, is a delivery.
 - One JSON object, pretty-printed or not: the whole file is one delivery.
 
-The shape is told by the first line: if it is a JSON value on its own, the file is one
-delivery per line; otherwise the file must be one JSON array or object as a whole.
+The shape is told by the first line: if it is a JSON value other than an array on its own,
+the file is one delivery per line; otherwise the file must be one JSON array or object as a
+whole.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ def _read(source: BinaryIO, path: str, total_known: bool) -> ImportSource:
         source.close()
         return ImportSource(iter(()), 0)
     try:
-        orjson.loads(first)
+        first_value = orjson.loads(first)
     except orjson.JSONDecodeError:
+        return _whole_document(source, path, first)
+    if isinstance(first_value, list):
         return _whole_document(source, path, first)
     total = None
     if total_known:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from projections.history import queries as history_queries
-from tests.helpers import run_cli
+from tests.helpers import create_log, run_cli
 from tests.projections.helpers import Recorded, TicketApi
 
 CSV_COLUMNS = [
@@ -223,6 +223,8 @@ async def test_export_writes_the_feed(api: TicketApi, database_url: str) -> None
 
 
 def test_export_before_the_projection_exists_says_how_to_build_it(database_url: str) -> None:
+    create_log(database_url)
+
     result = run_cli("export", database_url=database_url)
 
     assert (result.returncode, result.stdout) == (1, "")

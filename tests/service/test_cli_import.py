@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from projections.runtime.wakeups import LogSignal, wait_round
 from service.quarantine import open_quarantine
 from service.settings import DatabaseLocation
 from service.storage import open_log
-from tests.helpers import compact, delivery, run_cli
+from tests.helpers import compact, create_log, delivery, raw_log, run_cli
 
 MALFORMED = b'{"webhook": "ticket", "data": {"id": 9'
 UNSUPPORTED = delivery(9, webhook="order")
@@ -29,11 +31,10 @@ def write_deliveries(path: Path, fixture_bodies: dict[str, bytes]) -> list[bytes
     return lines
 
 
-def import_file(path: Path, database_url: str) -> str:
+def import_file(path: Path, database_url: str) -> subprocess.CompletedProcess[str]:
     result = run_cli("import", str(path), database_url=database_url)
-    assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    return result.stdout.strip()
+    return result
 
 
 def test_import_records_dedupes_and_quarantines_like_http(
@@ -42,12 +43,19 @@ def test_import_records_dedupes_and_quarantines_like_http(
     source = tmp_path / "deliveries.ndjson"
     group, ticket, *_ = write_deliveries(source, fixture_bodies)
     location = DatabaseLocation.parse(database_url)
+    create_log(database_url)
 
     first = import_file(source, database_url)
     second = import_file(source, database_url)
 
-    assert first == "imported: 2 recorded, 1 duplicate, 2 rejected"
-    assert second == "imported: 0 recorded, 3 duplicate, 2 rejected"
+    # Rejections make the exit code 1, each named by its line, code and quarantine id.
+    assert (first.returncode, first.stdout) == (1, "recorded 2, duplicates 1, rejected 2\n")
+    assert (second.returncode, second.stdout) == (1, "recorded 0, duplicates 3, rejected 2\n")
+    assert "line 5: malformed_json: " in first.stderr
+    assert "(quarantine id 1)" in first.stderr
+    assert "line 6: unsupported_webhook: " in first.stderr
+    assert "line 6: unsupported_webhook: " in second.stderr
+    assert "2 rejected deliveries are kept in the quarantine" in second.stderr
     log = open_log(location)
     try:
         head = log.chained_recorder.chain_head()
@@ -91,3 +99,59 @@ async def test_stopping_a_follower_woken_at_that_moment_still_stops_it() -> None
 
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(asyncio.shield(waiting), timeout=5)
+
+
+def test_import_reads_a_json_array_and_a_pretty_printed_object(
+    tmp_path: Path, database_url: str, fixture_bodies: dict[str, bytes]
+) -> None:
+    create_log(database_url)
+    array = tmp_path / "deliveries.json"
+    items = [json.loads(fixture_bodies["group-346868"]), json.loads(UNSUPPORTED), 7]
+    array.write_text(json.dumps(items, indent=2))
+    one_line_array = tmp_path / "one-line.json"
+    one_line_array.write_text(json.dumps([json.loads(delivery(5))]))
+    single = tmp_path / "ticket.json"
+    single.write_bytes(fixture_bodies["ticket-408218"])
+
+    from_array = import_file(array, database_url)
+    from_object = import_file(single, database_url)
+
+    assert fixture_bodies["ticket-408218"].count(b"\n") > 1  # pretty-printed, as Ingresse shows it
+    assert from_array.stdout == "recorded 1, duplicates 0, rejected 2\n"
+    assert "item 2: unsupported_webhook: " in from_array.stderr
+    assert "item 3: malformed_json: top level must be a JSON object" in from_array.stderr
+    assert (from_object.returncode, from_object.stdout) == (
+        0,
+        "recorded 1, duplicates 0, rejected 0\n",
+    )
+    # The progress bar knew the total beforehand, so it could show an estimate.
+    assert "3/3" in from_array.stderr
+    from_one_line = import_file(one_line_array, database_url)
+    assert from_one_line.stdout == "recorded 1, duplicates 0, rejected 0\n"
+
+
+def test_a_file_of_no_known_shape_is_one_line_and_imports_nothing(
+    tmp_path: Path, database_url: str
+) -> None:
+    create_log(database_url)
+    source = tmp_path / "broken.json"
+    source.write_text('{\n  "webhook": "ticket",\n  "data": {"id": 1,\n')
+
+    result = import_file(source, database_url)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "neither one JSON delivery per line nor one JSON array or object" in result.stderr
+    with raw_log(database_url) as log:
+        assert log.event_count() == 0
+
+
+def test_the_progress_of_a_file_shows_its_total(tmp_path: Path, database_url: str) -> None:
+    create_log(database_url)
+    source = tmp_path / "deliveries.ndjson"
+    source.write_bytes(b"\n".join(delivery(ticket) for ticket in range(1, 6)) + b"\n")
+
+    result = import_file(source, database_url)
+
+    assert (result.returncode, result.stdout) == (0, "recorded 5, duplicates 0, rejected 0\n")
+    assert "5/5" in result.stderr
