@@ -138,6 +138,7 @@ def run_cli(
         [TICKET_AUDIT, *args],
         env=cli_env(database_url, **variables),
         cwd=cwd,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT_SECONDS,

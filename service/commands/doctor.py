@@ -8,7 +8,6 @@ there is no log to check (like every command but `serve`, doctor never creates o
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,5 +167,9 @@ def _print(checks: list[Check]) -> None:
     for check in checks:
         print(f"{check.name:<{width}}  {check.verdict:<9}  {check.detail}")
     attention = sum(check.verdict == "attention" for check in checks)
-    summary = f"{attention} need attention" if attention else "nothing needs attention"
-    print(summary, file=sys.stderr if attention else sys.stdout)
+    summary = (
+        f"{attention} of {len(checks)} checks need attention"
+        if attention
+        else "nothing needs attention"
+    )
+    print(summary)

@@ -23,8 +23,8 @@ logger = logging.getLogger("ticket_audit")
 
 def serve(settings: Settings) -> int:
     settings.check_exposure()
-    created = make_log_place(settings)
     listening = open_socket(settings.host, settings.port)
+    created = make_log_place(settings)
     configure_logging(settings.log_format)
     # uvloop's event loop and HTTP parsing cost less CPU per request than asyncio's own.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -66,7 +66,7 @@ def make_log_place(settings: Settings) -> str:
 
 
 def open_socket(host: str, port: int) -> socket.socket:
-    """Bind before touching storage, so a busy port is reported as such and opens nothing."""
+    """Bound before storage is touched, so a busy port is reported as such and creates nothing."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
