@@ -8,6 +8,7 @@ operator needs to tell a misconfigured sender from an attack.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -24,6 +25,12 @@ SECRET_PARAMETERS = frozenset({"token"})
 
 LogFormat = Literal["text", "json"]
 AccessLogFormat = Literal["common", "json", "off"]
+# Read by helper processes, which inherit `serve`'s environment.
+LOG_FORMAT_VARIABLE = "TICKET_AUDIT_LOG_FORMAT"
+
+
+def inherited_log_format() -> LogFormat:
+    return "json" if os.environ.get(LOG_FORMAT_VARIABLE) == "json" else "text"
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,12 +48,16 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
-def configure_logging(log_format: LogFormat) -> None:
+def configure_logging(log_format: LogFormat, process: str = "") -> None:
+    """Application logs on stderr; `process` names a helper process in text lines."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        label = f"{process} " if process else ""
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s %(levelname)s {label}%(name)s %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

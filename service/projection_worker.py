@@ -7,7 +7,6 @@ on it, speaking with `serve` over stdin and stdout.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 
@@ -15,6 +14,7 @@ from projections.catalog import CATALOG
 from projections.runtime.worker import run_worker
 from projections.runtime.worker_client import DATABASE_VARIABLE
 from service.bootstrap import opened_log
+from service.logs import configure_logging, inherited_log_format
 from service.settings import DatabaseLocation
 
 # Intake's 201 waits on a commit; a read model only has to catch up. When the cores are all
@@ -38,9 +38,7 @@ async def _main(location: DatabaseLocation) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s worker %(name)s %(message)s"
-    )
+    configure_logging(inherited_log_format(), process="worker")
     try:
         location = DatabaseLocation.parse(os.environ[DATABASE_VARIABLE])
     except (KeyError, ValueError) as error:
