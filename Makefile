@@ -25,7 +25,7 @@ unit: $(TEST_INSTALLED)
 
 # The read models' unit tests alone (tests/projections/unit): seconds, no PostgreSQL needed.
 # They use neither hypothesis nor schemathesis, whose plugins take half the start-up time.
-test-quick: $(INSTALLED)
+test-quick: $(TEST_INSTALLED)
 	$(BIN)/pytest -q -p no:hypothesispytest -p no:schemathesis tests/projections/unit
 
 # Needs the PostgreSQL server of `make test`; BENCH_ARGS passes options (e.g. --events 20000).
