@@ -75,7 +75,8 @@ def masked_target(request: BaseRequest) -> str:
 
 
 class AccessLogger(AbstractAccessLogger):
-    """aiohttp's common format (with the request's own size added) or one JSON object."""
+    """aiohttp's default format, with the request's own size and the seconds taken added at
+    the end, or one JSON object."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time_taken: float) -> None:
         entry = {
@@ -94,7 +95,7 @@ class AccessLogger(AbstractAccessLogger):
         stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]")
         version = f"HTTP/{request.version.major}.{request.version.minor}"
         self.logger.info(
-            '%s %s "%s %s %s" %s %s %s %.6f',
+            '%s %s "%s %s %s" %s %s "%s" "%s" %s %.6f',
             entry["remote"],
             stamp,
             request.method,
@@ -102,15 +103,17 @@ class AccessLogger(AbstractAccessLogger):
             version,
             response.status,
             response.body_length,
+            request.headers.get("Referer", "-"),
+            request.headers.get("User-Agent", "-"),
             entry["requestBytes"],
             time_taken,
         )
 
 
-def access_logging(setting: AccessLogFormat) -> dict[str, object]:
-    """`web.run_app` keyword arguments for the access log setting."""
+def access_logger(setting: AccessLogFormat) -> logging.Logger | None:
+    """The logger `serve` hands aiohttp for the access log, or None when it is off."""
     if setting == "off":
-        return {"access_log": None}
+        return None
     logger = logging.getLogger(ACCESS_LOGGER)
     # Its lines are whole already (a common-format line or a JSON object): no prefix.
     handler = logging.StreamHandler(sys.stderr)
@@ -118,8 +121,4 @@ def access_logging(setting: AccessLogFormat) -> dict[str, object]:
     logger.handlers[:] = [handler]
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    return {
-        "access_log": logger,
-        "access_log_class": AccessLogger,
-        "access_log_format": setting,
-    }
+    return logger

@@ -12,7 +12,7 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 
-from service.logs import access_logging, configure_logging
+from service.logs import AccessLogger, access_logger, configure_logging
 from service.settings import Settings
 from service.storage_errors import STORAGE_ERRORS, StartupError, classify, listen_error, where
 from service.web.app import create_app
@@ -35,7 +35,9 @@ def serve(settings: Settings) -> int:
             app,
             sock=listening,
             print=None,
-            **access_logging(settings.access_log),  # type: ignore[arg-type]
+            access_log=access_logger(settings.access_log),
+            access_log_class=AccessLogger,
+            access_log_format=settings.access_log,
         )
     except STORAGE_ERRORS as error:
         raise classify(error, settings.database) from None

@@ -174,3 +174,15 @@ def wait_for_line(output: Path, text: str, process: subprocess.Popen[bytes]) -> 
         assert process.poll() is None, output.read_text()
         time.sleep(0.1)
     raise AssertionError(f"no {text!r} in {output.read_text()}")
+
+
+def test_a_port_where_postgres_does_not_answer_is_named() -> None:
+    # Something listens there but never speaks PostgreSQL (another service's port).
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        result = run_cli("verify", database_url=f"postgresql://postgres@127.0.0.1:{port}/test")
+
+    assert result.returncode == 1
+    assert f"no answer from PostgreSQL at 127.0.0.1:{port} within 3 s" in one_line(result)
