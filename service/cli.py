@@ -15,7 +15,12 @@ EXIT_CODES = """exit codes:
   1  done, with a finding: verify found the log broken, import rejected lines,
      doctor found something that needs attention; or storage failed
   2  not started: a setting or argument is wrong, or there is no log at the
-     database URL (only `serve` creates one)"""
+     database URL (only `serve` creates one)
+  130  interrupted (Ctrl-C); what was recorded before stays recorded"""
+
+
+# The shell's convention for a command ended by SIGINT.
+INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error), 2)
     except StartupError as error:
         return _fail(str(error), error.exit_code)
+    except KeyboardInterrupt:
+        # Ctrl-C is an answer, not a crash: what was committed stays, say so without a traceback.
+        return _fail("interrupted", INTERRUPTED)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,6 +4,7 @@ that names its cause and its fix."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import time
@@ -18,6 +19,7 @@ from tests.helpers import (
     TICKET_AUDIT,
     cli_env,
     create_log,
+    delivery,
     free_port,
     log_exists,
     run_cli,
@@ -186,3 +188,35 @@ def test_a_port_where_postgres_does_not_answer_is_named() -> None:
 
     assert result.returncode == 1
     assert f"no answer from PostgreSQL at 127.0.0.1:{port} within 3 s" in one_line(result)
+
+
+def test_every_command_documents_the_exit_codes() -> None:
+    for command in ("serve", "verify", "rebuild", "export", "import", "doctor"):
+        result = run_cli(command, "--help", database_url="")
+
+        assert result.returncode == 0
+        assert "--database-url URL" in result.stdout, command
+        assert "1  done, with a finding" in result.stdout, command
+
+
+def test_ctrl_c_ends_an_import_in_one_line(database_url: str) -> None:
+    create_log(database_url)
+    process = subprocess.Popen(
+        [TICKET_AUDIT, "import", "-"],
+        env=cli_env(database_url),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stderr is not None
+    process.stdin.write(delivery(1) + b"\n")
+    process.stdin.flush()
+    # The progress bar appears once the import is reading deliveries.
+    assert process.stderr.read1(100)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 130
+    assert stderr.decode().strip().splitlines()[-1] == "ticket-audit: interrupted"
+    assert b"Traceback" not in stderr
