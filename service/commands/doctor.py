@@ -46,13 +46,22 @@ class Check:
 
 
 def doctor(settings: Settings) -> int:
-    checks = list(_settings_checks(settings))
+    checks: list[Check] = []
+    stopped = _examine(settings, checks)
+    _print(checks)
+    if stopped is not None:
+        return stopped
+    return 1 if any(check.verdict == "attention" for check in checks) else 0
+
+
+def _examine(settings: Settings, checks: list[Check]) -> int | None:
+    """Append each check's row; the exit code when a failed check leaves nothing to look at."""
+    checks.extend(_settings_checks(settings))
     location = settings.database
     try:
         require_log(location)
     except StartupError as error:
         checks.append(Check("log", "attention", str(error)))
-        _print(checks)
         return error.exit_code
     checks.append(Check("log", "ok", f"at {where(location)}"))
     checks.append(_writable(location))
@@ -61,21 +70,18 @@ def doctor(settings: Settings) -> int:
         checks.append(
             Check("schema", "attention", "the events have no chain table: not a ticket-audit log")
         )
-        _print(checks)
         return 1
     checks.append(Check("schema", "ok", "events and chain tables present"))
     try:
         log = open_log(location)
     except STORAGE_ERRORS as error:
         checks.append(Check("database", "attention", str(classify(error, location))))
-        _print(checks)
         return 1
     try:
         checks.extend(_log_checks(log, location))
     finally:
         log.close()
-    _print(checks)
-    return 1 if any(check.verdict == "attention" for check in checks) else 0
+    return None
 
 
 def _settings_checks(settings: Settings) -> Iterator[Check]:

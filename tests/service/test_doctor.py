@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from service.settings import DatabaseLocation
+from service.storage_errors import EVENTS, log_tables
 from tests.helpers import (
     Serve,
     create_log,
@@ -129,3 +131,19 @@ def test_doctor_prints_a_summary(database_url: str) -> None:
     result = run_cli("doctor", database_url=database_url)
 
     assert result.stdout.splitlines()[-1] == "nothing needs attention"
+
+
+def test_events_without_a_chain_need_attention(database_url: str) -> None:
+    create_log(database_url)
+    with raw_log(database_url) as log:
+        log.execute("DROP TABLE event_chain")
+
+    code, rows = doctor(database_url)
+
+    assert code == 1
+    assert rows["schema"] == (
+        "attention",
+        "the events have no chain table: not a ticket-audit log",
+    )
+    # Looking added nothing: an empty chain would pass for a verified one.
+    assert log_tables(DatabaseLocation.parse(database_url)) == {EVENTS}
