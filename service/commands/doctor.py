@@ -129,7 +129,7 @@ def _log_checks(log: TicketAudit, location: DatabaseLocation) -> Iterator[Check]
     yield from _projection_checks(location, head)
     report = verify(chain_rows(log.chained_recorder))
     if report.ok:
-        yield Check("verify", "ok", f"chain intact: {report.checked} events checked just now")
+        yield Check("verify", "ok", f"chain intact: {report.checked} event(s) checked just now")
     else:
         yield Check(
             "verify",

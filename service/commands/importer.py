@@ -41,11 +41,9 @@ def import_file(settings: Settings, path: str) -> int:
         )
     )
     if counts["rejected"]:
-        print(
-            f"ticket-audit: {counts['rejected']} rejected deliveries are kept in the quarantine "
-            "(GET /v1/quarantine)",
-            file=sys.stderr,
-        )
+        rejected = counts["rejected"]
+        kept = "1 rejected delivery is" if rejected == 1 else f"{rejected} rejected deliveries are"
+        print(f"ticket-audit: {kept} kept in the quarantine (GET /v1/quarantine)", file=sys.stderr)
     return 1 if counts["rejected"] or counts["failed"] else 0
 
 

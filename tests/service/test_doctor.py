@@ -61,7 +61,7 @@ def test_a_new_log_is_healthy(database_url: str) -> None:
     assert rows["writable"][0] == "ok"
     assert rows["schema"] == ("ok", "events and chain tables present")
     assert rows["tickets"] == ("ok", "empty log, nothing to apply yet")
-    assert rows["verify"] == ("ok", "chain intact: 0 events checked just now")
+    assert rows["verify"] == ("ok", "chain intact: 0 event(s) checked just now")
     # Worth knowing on a first start, nothing to fix on loopback.
     assert rows["settings"][0] == "note"
     assert rows["timezone"][0] == "note"
@@ -97,7 +97,7 @@ def test_projections_never_built_need_attention(tmp_path: Path, database_url: st
         "attention",
         "never built: start `ticket-audit serve` or run `ticket-audit rebuild history`",
     )
-    assert rows["verify"] == ("ok", "chain intact: 3 events checked just now")
+    assert rows["verify"] == ("ok", "chain intact: 3 event(s) checked just now")
 
 
 async def test_a_projection_behind_the_log_is_a_note(
