@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
+from service.logs import masked_target
 from service.settings import DatabaseLocation
 from tests.helpers import TICKET_AUDIT, cli_env, free_port
 from tests.service.serve_process import call, wait_until_healthy
@@ -106,3 +108,20 @@ def test_the_start_line_masks_the_password(database_url: str, tmp_path: Path) ->
     (start,) = [line for line in lines if "listening on" in line]
     assert f"log postgresql://{location.user}:***@{location.host}:{location.port}/" in start
     assert "pa55w0rd" not in "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("target", "logged"),
+    [
+        ("/webhooks/ingresse", "/webhooks/ingresse"),
+        ("/v1/changes?limit=5", "/v1/changes?limit=5"),
+        ("/webhooks/ingresse?token=s3cret", "/webhooks/ingresse?token=***"),
+        ("/v1/x?limit=5&token=a%20b", "/v1/x?limit=5&token=***"),
+        ("/v1/x?mytoken=1&token=2", "/v1/x?mytoken=1&token=***"),
+        ("/v1/x?token=", "/v1/x?token=***"),
+        # An encoded name still spells the parameter the auth check reads.
+        ("/v1/x?tok%65n=s3cret&b=1", "/v1/x?token=***&b=1"),
+    ],
+)
+def test_the_token_parameter_is_masked(target: str, logged: str) -> None:
+    assert masked_target(make_mocked_request("GET", target)) == logged
