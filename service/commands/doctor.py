@@ -18,6 +18,7 @@ from psycopg.sql import SQL
 from projections.catalog import CATALOG
 from projections.runtime.feed import log_head
 from projections.store.generations import ProjectionStores
+from projections.store.parked import parked_count
 from service import database
 from service.application import TicketAudit
 from service.chain import verify
@@ -154,16 +155,25 @@ def _projection_checks(location: DatabaseLocation, head: int) -> Iterator[Check]
                 continue
             store = storage.open_store(name, generation)
             try:
-                yield _lag(name, generation, head, store.tracked_position())
+                yield _progress(
+                    name, generation, head, store.tracked_position(), parked_count(store)
+                )
             finally:
                 store.close()
     finally:
         storage.close()
 
 
-def _lag(name: str, generation: int, head: int, position: int) -> Check:
+def _progress(name: str, generation: int, head: int, position: int, parked: int) -> Check:
     lag = max(head - position, 0)
-    detail = f"generation {generation} at {position}/{head}, lag {lag}"
+    detail = f"generation {generation} at {position}/{head}, lag {lag}, parked {parked}"
+    if parked:
+        return Check(
+            name,
+            "attention",
+            f"{detail}: events it could not apply (GET /v1/projections); once the cause is "
+            f"fixed, `ticket-audit rebuild {name}` applies them",
+        )
     # Behind is normal while `serve` is down or busy: it catches up from the log.
     return Check(name, "note" if lag else "ok", detail)
 

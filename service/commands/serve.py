@@ -96,6 +96,7 @@ def announce(
         unset = settings.unset_tokens()
         projections = ", ".join(
             f"{row['name']} {row['state']} at {row['position']}/{row['head']}"
+            + (f" ({row['parked']} parked)" if row.get("parked") else "")
             for row in await app[PROJECTIONS].status()
         )
         logger.info(

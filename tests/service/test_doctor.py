@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from projections.store.generations import ProjectionStores
+from projections.store.parked import park
 from service.settings import DatabaseLocation
 from service.storage_errors import EVENTS, log_tables
 from tests.helpers import (
@@ -109,7 +111,7 @@ async def test_a_projection_behind_the_log_is_a_note(
     code, rows = await asyncio.to_thread(doctor, database_url)
 
     assert code == 0
-    assert rows["tickets"] == ("note", "generation 1 at 2/5, lag 3")
+    assert rows["tickets"] == ("note", "generation 1 at 2/5, lag 3, parked 0")
 
 
 async def test_a_broken_chain_needs_attention(serve: Serve, database_url: str) -> None:
@@ -122,7 +124,7 @@ async def test_a_broken_chain_needs_attention(serve: Serve, database_url: str) -
     assert code == 1
     assert rows["verify"][0] == "attention"
     assert rows["verify"][1].startswith("chain broken at position 2: ")
-    assert rows["tickets"] == ("ok", "generation 1 at 3/3, lag 0")
+    assert rows["tickets"] == ("ok", "generation 1 at 3/3, lag 0, parked 0")
 
 
 def test_doctor_prints_a_summary(database_url: str) -> None:
@@ -147,3 +149,29 @@ def test_events_without_a_chain_need_attention(database_url: str) -> None:
     )
     # Looking added nothing: an empty chain would pass for a verified one.
     assert log_tables(DatabaseLocation.parse(database_url)) == {EVENTS}
+
+
+async def test_parked_events_need_attention(
+    serve: Serve, database_url: str, tmp_path: Path
+) -> None:
+    await served_deliveries(serve, database_url, 2)
+    await asyncio.to_thread(import_deliveries, tmp_path, database_url, range(10, 11))
+    # As the applier does with an event it cannot apply: kept with its error, and passed.
+    stores = ProjectionStores(DatabaseLocation.parse(database_url))
+    generation = stores.active_generation("history")
+    assert generation is not None
+    view = stores.open_store("history", generation)
+    try:
+        park(view, 3, 10, "OverflowError: int too large")
+    finally:
+        view.close()
+        stores.close()
+
+    code, rows = await asyncio.to_thread(doctor, database_url)
+
+    assert code == 1
+    verdict, detail = rows["history"]
+    assert verdict == "attention"
+    assert detail.startswith("generation 1 at 3/3, lag 0, parked 1: ")
+    assert "`ticket-audit rebuild history`" in detail
+    assert rows["tickets"] == ("note", "generation 1 at 2/3, lag 1, parked 0")
