@@ -123,6 +123,7 @@ async def applying_in_a_worker(
         delegate_rebuild=worker.rebuild,
         release_generation=worker.release,
         replace_applier=worker.replace,
+        applier_silent_for=worker.silent_for,
     )
     await observer.start()
     await worker.start()

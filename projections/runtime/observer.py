@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 # How often the observer looks for a stalled worker.
 WATCH_SECONDS = 1.0
+# An applier that has said nothing (no report, no heartbeat) this long is replaced. Longer than
+# the stall itself, so the `stalled` state is seen before the replacement.
+REPLACE_SILENT_AFTER_SECONDS = 15.0
 
 
 class Observer(AnsweringProjections):
@@ -38,6 +41,7 @@ class Observer(AnsweringProjections):
         delegate_rebuild: Callable[[str], None],
         release_generation: Callable[[str, int], None],
         replace_applier: Callable[[str], None],
+        applier_silent_for: Callable[[], float],
     ) -> None:
         """`release_generation` tells the applier that no query here reads a replaced
         generation any longer; `replace_applier` asks for a new applier when this one
@@ -46,6 +50,8 @@ class Observer(AnsweringProjections):
         self._delegate_rebuild = delegate_rebuild
         self._release_generation = release_generation
         self._replace_applier = replace_applier
+        self._applier_silent_for = applier_silent_for
+        self._stall_logged: set[str] = set()
         self._adopting: dict[str, asyncio.Task[None]] = {}
         self._watch: asyncio.Task[None] | None = None
 
@@ -110,7 +116,10 @@ class Observer(AnsweringProjections):
         self._delegate_rebuild(name)
 
     async def _watch_for_stalls(self) -> None:
-        """Replace an applier that has not moved for `STALLED_AFTER_SECONDS` with work to do."""
+        """Log a projection that stalls, and replace the applier when it has also fallen
+        silent: a worker that still answers is slow (starved of CPU at its low priority, or
+        on a long batch), and a new one would only start over; one that says nothing for
+        `REPLACE_SILENT_AFTER_SECONDS` is stopped or hung."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(WATCH_SECONDS)
@@ -125,11 +134,19 @@ class Observer(AnsweringProjections):
                 for answering in self._answering.values()
                 if answering.state == "live" and self._stalled(answering, head, now)
             ]
-            if stalled:
-                reason = f"no progress for {STALLED_AFTER_SECONDS:.0f} s with lag on " + ", ".join(
-                    stalled
+            for name in set(stalled) - self._stall_logged:
+                logger.warning(
+                    "projection %s stalled: lag %d, no progress for %.0f s",
+                    name,
+                    head - self._answering[name].position,
+                    STALLED_AFTER_SECONDS,
                 )
+            for name in self._stall_logged - set(stalled):
+                logger.info("projection %s moving again", name)
+            self._stall_logged = set(stalled)
+            silent = self._applier_silent_for()
+            if stalled and silent > REPLACE_SILENT_AFTER_SECONDS:
                 for answering in self._answering.values():
                     # A new applier starts from the tracked positions: give it time to report.
                     answering.progressed_at = now
-                self._replace_applier(reason)
+                self._replace_applier(f"stalled and silent for {silent:.0f} s")

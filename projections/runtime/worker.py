@@ -5,8 +5,9 @@ It runs an `Applier` and speaks with `serve` (its `WorkerClient`) in JSON lines.
 `{"wake": true}` after `serve` committed deliveries, `{"rebuild": NAME}` for a live rebuild,
 `{"release": NAME, "generation": N}` once no query in `serve` reads a replaced generation any
 longer (only then are its tables dropped). On stdout: after every step and change of state,
-`{"name", "generation", "position", "state", "parked"}` for one projection. It stops when stdin
-closes, so it never outlives `serve`. The process's entry point, which opens the log, is
+`{"name", "generation", "position", "state", "parked"}` for one projection; and
+`{"alive": true}` every second, so that a slow worker can be told from a stopped or hung one.
+It stops when stdin closes, so it never outlives `serve`. The process's entry point, which opens the log, is
 `service.projection_worker`.
 """
 
@@ -29,6 +30,8 @@ from service.settings import DatabaseLocation
 # How long a projection that caught up waits before its next step (see Applier): the read
 # models trail a burst by about this much, and apply it at half the CPU per event.
 PACE_SECONDS = 0.1
+HEARTBEAT_SECONDS = 1.0
+HEARTBEAT = b'{"alive":true}\n'
 
 
 def encode_report(name: str, generation: int, position: int, state: State, parked: int) -> bytes:
@@ -95,10 +98,12 @@ async def run_worker(
     )
     rebuilds: set[asyncio.Task[None]] = set()
     listener = None
+    heartbeat: asyncio.Task[None] | None = None
     try:
         await applier.start()
         applier.report_all()
         listener = listen_for_commits(location, log, signal)
+        heartbeat = asyncio.create_task(beat(write), name="heartbeat")
         async for line in commands:
             command = orjson.loads(line)
             if command.get("wake"):
@@ -110,4 +115,13 @@ async def run_worker(
             elif command.get("release") in applier.names():
                 releases.release(command["release"], int(command["generation"]))
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
         await stop_applying(applier, rebuilds, listener, leadership, stores)
+
+
+async def beat(write: Callable[[bytes], None]) -> None:
+    """Say the worker's loop runs, even while no projection moves (see `Observer`)."""
+    while True:
+        write(HEARTBEAT)
+        await asyncio.sleep(HEARTBEAT_SECONDS)

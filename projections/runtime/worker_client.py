@@ -38,6 +38,7 @@ class WorkerClient:
         self._stopping = False
         # Rebuilds asked for while no worker could take them; the next worker gets them.
         self._pending_rebuilds: list[str] = []
+        self._heard_at = float("inf")
 
     async def start(self) -> None:
         self._supervisor = asyncio.create_task(self._supervise(), name="projection-worker")
@@ -55,12 +56,17 @@ class WorkerClient:
     async def _supervise(self) -> None:
         while not self._stopping:
             process = self._process = await self._spawn()
+            # A starting worker has said nothing yet; its silence counts from its start.
+            self._heard_at = asyncio.get_running_loop().time()
             pending, self._pending_rebuilds = self._pending_rebuilds, []
             for name in pending:
                 self.rebuild(name)
             assert process.stdout is not None
             async for line in process.stdout:
+                self._heard_at = asyncio.get_running_loop().time()
                 report = orjson.loads(line)
+                if "alive" in report:
+                    continue
                 self._on_report(
                     report["name"],
                     report["generation"],
@@ -74,6 +80,10 @@ class WorkerClient:
             logger.error("projection worker %s; starting another", _exit_reason(returncode))
             self._on_lost()
             await asyncio.sleep(RESTART_PAUSE_SECONDS)
+
+    def silent_for(self) -> float:
+        """Seconds since the worker last said anything (a report or a heartbeat)."""
+        return max(asyncio.get_running_loop().time() - self._heard_at, 0.0)
 
     def wake(self) -> None:
         """Tell the worker the log grew; one pending wake-up is enough for any number."""
