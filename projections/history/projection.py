@@ -130,8 +130,9 @@ class HistoryProjection(TicketProjection):
         the batch's changes: the last at or before its earliest source time, and all after."""
         earliest: dict[int, int] = {}
         for change in changes:
-            known = earliest.get(change.ticket_id)
-            earliest[change.ticket_id] = min(change.source_us, known or change.source_us)
+            # A source time of 0 is the epoch, a time like any other: never a missing one.
+            known = earliest.get(change.ticket_id, change.source_us)
+            earliest[change.ticket_id] = min(change.source_us, known)
         # Deliveries mostly come in source-time order: a ticket's latest version is then its
         # only neighbour, one index probe away. Only for a late delivery's ticket, whose latest
         # version is later than the change, are its other neighbours looked for.
