@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal, cast
 from uuid import UUID
 
@@ -61,6 +62,7 @@ class TicketAudit(Application[UUID]):
         # the ones it changed, so no copy is taken to guard them.
         self._tickets: LRUCache[int, Ticket] = LRUCache(maxsize=TICKETS_CACHED)
         self._recording = threading.Lock()
+        self._last_received = datetime.min.replace(tzinfo=UTC)
 
     def construct_mapper(self) -> Mapper[UUID]:
         return self.factory.mapper(
@@ -99,7 +101,7 @@ class TicketAudit(Application[UUID]):
         try:
             with recorder.batch():
                 known = recorder.known_facts([d.delivery_id for d in deliveries], ticket_ids)
-                batch = _Batch(known, self._tickets_at(known.heads))
+                batch = _Batch(known, self._tickets_at(known.heads), self._received_now())
                 judged = [batch.judge(delivery) for delivery in deliveries]
                 positions = batch.head_positions()
                 positions.update(self._append(list(batch.changed.values()), judged))
@@ -112,6 +114,15 @@ class TicketAudit(Application[UUID]):
         for ticket_id, ticket in batch.changed.items():
             self._tickets.put(ticket_id, ticket)
         return [j.outcome(positions) for j in judged]
+
+    def _received_now(self) -> datetime:
+        """The received time of the batch about to be written. It is stamped here, in the one
+        writer, rather than when a delivery's headers arrived: a body that trickled in for
+        seconds would otherwise be recorded after deliveries it claims to precede, and an
+        answer as of a received time would change once it landed. Never before the last
+        batch's, so the log's order is received-time order even if the clock steps back."""
+        self._last_received = max(datetime.now(UTC), self._last_received)
+        return self._last_received
 
     def _append(self, changed: list[Ticket], judged: list[_Judgement]) -> Positions:
         """Write the changed tickets' new events; their positions by (ticket, version)."""
@@ -174,6 +185,7 @@ class _Batch:
 
     known: KnownFacts
     tickets: dict[int, Ticket]
+    received_at: datetime
     changed: dict[int, Ticket] = field(default_factory=dict)
     new_in_batch: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -187,12 +199,12 @@ class _Batch:
             return _Judgement("duplicate", ticket_id, version)
         ticket = self.tickets.get(delivery.ticket_id)
         if ticket is None:
-            ticket = Ticket.first_delivery(delivery)
+            ticket = Ticket.first_delivery(delivery, self.received_at)
             self.tickets[delivery.ticket_id] = ticket
         elif ticket.is_duplicate(delivery.data_hash):
             return _Judgement("duplicate", ticket.ticket_id, ticket.version)
         else:
-            ticket.change(delivery)
+            ticket.change(delivery, self.received_at)
         self.changed[delivery.ticket_id] = ticket
         self.new_in_batch[delivery.delivery_id] = (delivery.ticket_id, ticket.version)
         return _Judgement("recorded", delivery.ticket_id, ticket.version, None, delivery)

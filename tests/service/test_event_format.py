@@ -46,7 +46,7 @@ def inflated(state: bytes) -> bytes:
 
 def facts(body: bytes) -> DeliveryFacts:
     """What the intake makes of a valid body."""
-    return delivery_facts(parse_delivery(body), body, datetime.now(UTC), UTC)
+    return delivery_facts(parse_delivery(body), body, UTC)
 
 
 def opened(database_url: str) -> TicketAudit:
@@ -125,7 +125,7 @@ def test_the_format_3_dictionary_never_changes() -> None:
 def test_a_format_3_state_is_its_byte_the_data_hash_and_the_deflated_header_and_body() -> None:
     body = delivery(408218, quantity=5, eventId=9)
     received = datetime(2024, 5, 17, 14, 30, 12, 123456, tzinfo=UTC)
-    event = Ticket.first_delivery(delivery_facts(parse_delivery(body), body, received, UTC))
+    event = Ticket.first_delivery(delivery_facts(parse_delivery(body), body, UTC), received)
     mapper = TicketMapper(JSONTranscoder())
 
     state = mapper.to_stored_event(event.collect_events()[0]).state
@@ -141,7 +141,7 @@ def test_a_format_3_state_is_its_byte_the_data_hash_and_the_deflated_header_and_
 def test_a_ticket_changed_state_in_another_format_is_refused() -> None:
     mapper = TicketMapper(JSONTranscoder())
     body = delivery(1, quantity=1)
-    event = Ticket.first_delivery(facts(body)).collect_events()[0]
+    event = Ticket.first_delivery(facts(body), datetime.now(UTC)).collect_events()[0]
     stored = mapper.to_stored_event(event)
 
     with pytest.raises(ValueError, match="not in format 3"):
