@@ -100,7 +100,7 @@ class TicketAudit(Application[UUID]):
         batch: _Batch | None = None
         try:
             with recorder.batch():
-                known = recorder.known_facts([d.delivery_id for d in deliveries], ticket_ids)
+                known = recorder.known_facts([d.content_id for d in deliveries], ticket_ids)
                 batch = _Batch(known, self._tickets_at(known.heads), self._received_now())
                 judged = [batch.judge(delivery) for delivery in deliveries]
                 positions = batch.head_positions()
@@ -129,7 +129,9 @@ class TicketAudit(Application[UUID]):
         if not changed:
             return {}
         links = {
-            (ticket_uuid(j.ticket_id), j.version): DeliveryLink(j.delivery.delivery_id)
+            (ticket_uuid(j.ticket_id), j.version): DeliveryLink(
+                j.delivery.delivery_id, j.delivery.content_id
+            )
             for j in judged
             if j.delivery is not None
         }
@@ -190,12 +192,16 @@ class _Batch:
     new_in_batch: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def judge(self, delivery: DeliveryFacts) -> _Judgement:
-        """A duplicate of what the log or this batch holds, or a new version of its ticket."""
-        earlier = self.known.recorded.get(delivery.delivery_id)
+        """A duplicate of what the log or this batch holds, or a new version of its ticket.
+
+        A retry (the same content, whatever its bytes) names the version it was recorded as,
+        however old; otherwise data equal to the ticket's last version changes nothing.
+        """
+        earlier = self.known.recorded.get(delivery.content_id)
         if earlier is not None:
             return _Judgement("duplicate", earlier.ticket_id, earlier.version, earlier)
-        if delivery.delivery_id in self.new_in_batch:
-            ticket_id, version = self.new_in_batch[delivery.delivery_id]
+        if delivery.content_id in self.new_in_batch:
+            ticket_id, version = self.new_in_batch[delivery.content_id]
             return _Judgement("duplicate", ticket_id, version)
         ticket = self.tickets.get(delivery.ticket_id)
         if ticket is None:
@@ -206,7 +212,7 @@ class _Batch:
         else:
             ticket.change(delivery, self.received_at)
         self.changed[delivery.ticket_id] = ticket
-        self.new_in_batch[delivery.delivery_id] = (delivery.ticket_id, ticket.version)
+        self.new_in_batch[delivery.content_id] = (delivery.ticket_id, ticket.version)
         return _Judgement("recorded", delivery.ticket_id, ticket.version, None, delivery)
 
     def head_positions(self) -> Positions:

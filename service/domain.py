@@ -141,3 +141,4 @@ class DeliveryFacts:
     raw_body: bytes
     delivery_id: str
     data_hash: str
+    content_id: str

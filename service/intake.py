@@ -12,7 +12,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
-from service.canonical import data_hash, delivery_id
+from service.canonical import content_id, data_hash, delivery_id
 from service.committer import GroupCommitter, StorageUnavailable
 from service.domain import DeliveryFacts
 from service.metrics import Metrics
@@ -113,6 +113,7 @@ class Intake:
 
 def delivery_facts(envelope: Envelope, raw: bytes, source_zone: tzinfo) -> DeliveryFacts:
     """What a valid delivery tells the log, from its parsed envelope and its bytes."""
+    digest = data_hash(envelope.data)
     return DeliveryFacts(
         ticket_id=envelope.ticket_id,
         event_id=envelope.event_id,
@@ -121,5 +122,6 @@ def delivery_facts(envelope: Envelope, raw: bytes, source_zone: tzinfo) -> Deliv
         data=envelope.data,
         raw_body=raw,
         delivery_id=delivery_id(raw),
-        data_hash=data_hash(envelope.data),
+        data_hash=digest,
+        content_id=content_id(envelope.timestamp, digest),
     )

@@ -24,7 +24,7 @@ from psycopg import sql
 from pytest_aiohttp import AiohttpClient
 
 from projections.catalog import CATALOG
-from service.canonical import data_hash, delivery_id
+from service.canonical import content_id, data_hash, delivery_id
 from service.domain import DeliveryFacts
 from service.settings import DatabaseLocation
 from service.storage import open_log
@@ -89,6 +89,7 @@ def deliveries() -> list[DeliveryFacts]:
                 raw_body=raw,
                 delivery_id=delivery_id(raw),
                 data_hash=data_hash(data),
+                content_id=content_id(stamp, data_hash(data)),
             )
         )
     return facts

@@ -29,6 +29,7 @@ def ticket_changed(ticket_id: int, quantity: int) -> TicketChanged:
         raw_body=b"{}",
         delivery_id="0" * 64,
         data_hash="0" * 64,
+        content_id="0" * 64,
     )
     (event,) = Ticket.first_delivery(facts, RECEIVED).collect_events()
     assert isinstance(event, TicketChanged)
