@@ -6,6 +6,7 @@ import asyncio
 import copy
 import itertools
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,9 @@ async def test_rebuild_answers_byte_for_byte_as_before(
     ticket_ids = await seed_history(api, fixture_bodies)
     before = await history_answers(api, ticket_ids)
     assert b'"late":true' in before[0]
+    # The feed holds recomputed rows and the rows they replaced, however a rebuild batches.
+    assert re.search(rb'"recomputedAt":\d+,"supersededBy":null', before[-1])
+    assert re.search(rb'"supersededBy":\d', before[-1])
     await api.client.close()
 
     result = await asyncio.to_thread(run_cli, "rebuild", "history", database_url=database_url)
