@@ -62,7 +62,7 @@ class TicketAudit(Application[UUID]):
         # the ones it changed, so no copy is taken to guard them.
         self._tickets: LRUCache[int, Ticket] = LRUCache(maxsize=TICKETS_CACHED)
         self._recording = threading.Lock()
-        self._last_received = datetime.min.replace(tzinfo=UTC)
+        self._last_received: datetime | None = None
 
     def construct_mapper(self) -> Mapper[UUID]:
         return self.factory.mapper(
@@ -120,9 +120,19 @@ class TicketAudit(Application[UUID]):
         writer, rather than when a delivery's headers arrived: a body that trickled in for
         seconds would otherwise be recorded after deliveries it claims to precede, and an
         answer as of a received time would change once it landed. Never before the last
-        batch's, so the log's order is received-time order even if the clock steps back."""
-        self._last_received = max(datetime.now(UTC), self._last_received)
+        batch's, nor than the log's last event, so the log's order is received-time order
+        even if the clock steps back, between batches or across a restart."""
+        last = self._last_received
+        if last is None:
+            last = self._head_received_at()
+        self._last_received = max(datetime.now(UTC), last)
         return self._last_received
+
+    def _head_received_at(self) -> datetime:
+        head = self.recorder.max_notification_id()
+        for notification in self.recorder.select_notifications(head, 1) if head else ():
+            return cast(TicketChanged, self.mapper.to_domain_event(notification)).timestamp
+        return datetime.min.replace(tzinfo=UTC)
 
     def _append(self, changed: list[Ticket], judged: list[_Judgement]) -> Positions:
         """Write the changed tickets' new events; their positions by (ticket, version)."""
