@@ -130,7 +130,7 @@ class TicketAudit(Application[UUID]):
 
     def _head_received_at(self) -> datetime:
         head = self.recorder.max_notification_id()
-        for notification in self.recorder.select_notifications(head, 1) if head else ():
+        for notification in self.recorder.select_notifications(head, 1) if head is not None else ():
             return cast(TicketChanged, self.mapper.to_domain_event(notification)).timestamp
         return datetime.min.replace(tzinfo=UTC)
 
