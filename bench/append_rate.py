@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from bench.deliveries import delivery_body, delivery_facts
 from service.settings import DatabaseLocation
@@ -34,10 +33,9 @@ def append_rate(
 
     The deliveries are parsed before the clock starts: only `record_deliveries` is timed.
     """
-    now = datetime.now(UTC)
     groups = [
         [
-            delivery_facts(delivery_body(first_index + call * per_call + n, pool), now)
+            delivery_facts(delivery_body(first_index + call * per_call + n, pool))
             for n in range(per_call)
         ]
         for call in range(max(max_events // per_call, 1))

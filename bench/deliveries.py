@@ -83,6 +83,6 @@ def delivery_body(index: int, pool: int) -> bytes:
     return orjson.dumps({"webhook": "ticket", "data": data, "timestamp": timestamp})
 
 
-def delivery_facts(body: bytes, received_at: datetime) -> DeliveryFacts:
+def delivery_facts(body: bytes) -> DeliveryFacts:
     """What the intake makes of a valid body, without HTTP."""
-    return intake.delivery_facts(parse_delivery(body), body, received_at, UTC)
+    return intake.delivery_facts(parse_delivery(body), body, UTC)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from bench.deliveries import delivery_body, delivery_facts
 from service.settings import DatabaseLocation
@@ -32,8 +31,7 @@ def seed_log(database_url: str, first_index: int, count: int, pool: int) -> Seed
     try:
         for start in range(first_index, first_index + count, SEED_BATCH):
             stop = min(start + SEED_BATCH, first_index + count)
-            now = datetime.now(UTC)
-            batch = [delivery_facts(delivery_body(i, pool), now) for i in range(start, stop)]
+            batch = [delivery_facts(delivery_body(i, pool)) for i in range(start, stop)]
             outcomes = log.record_deliveries(batch)
             not_recorded = [o for o in outcomes if o.status != "recorded"]
             if not_recorded:

@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal, cast
 from uuid import UUID
 
@@ -61,6 +62,7 @@ class TicketAudit(Application[UUID]):
         # the ones it changed, so no copy is taken to guard them.
         self._tickets: LRUCache[int, Ticket] = LRUCache(maxsize=TICKETS_CACHED)
         self._recording = threading.Lock()
+        self._last_received: datetime | None = None
 
     def construct_mapper(self) -> Mapper[UUID]:
         return self.factory.mapper(
@@ -98,8 +100,8 @@ class TicketAudit(Application[UUID]):
         batch: _Batch | None = None
         try:
             with recorder.batch():
-                known = recorder.known_facts([d.delivery_id for d in deliveries], ticket_ids)
-                batch = _Batch(known, self._tickets_at(known.heads))
+                known = recorder.known_facts([d.content_id for d in deliveries], ticket_ids)
+                batch = _Batch(known, self._tickets_at(known.heads), self._received_now())
                 judged = [batch.judge(delivery) for delivery in deliveries]
                 positions = batch.head_positions()
                 positions.update(self._append(list(batch.changed.values()), judged))
@@ -113,12 +115,33 @@ class TicketAudit(Application[UUID]):
             self._tickets.put(ticket_id, ticket)
         return [j.outcome(positions) for j in judged]
 
+    def _received_now(self) -> datetime:
+        """The received time of the batch about to be written. It is stamped here, in the one
+        writer, rather than when a delivery's headers arrived: a body that trickled in for
+        seconds would otherwise be recorded after deliveries it claims to precede, and an
+        answer as of a received time would change once it landed. Never before the last
+        batch's, nor than the log's last event, so the log's order is received-time order
+        even if the clock steps back, between batches or across a restart."""
+        last = self._last_received
+        if last is None:
+            last = self._head_received_at()
+        self._last_received = max(datetime.now(UTC), last)
+        return self._last_received
+
+    def _head_received_at(self) -> datetime:
+        head = self.recorder.max_notification_id()
+        for notification in self.recorder.select_notifications(head, 1) if head is not None else ():
+            return cast(TicketChanged, self.mapper.to_domain_event(notification)).timestamp
+        return datetime.min.replace(tzinfo=UTC)
+
     def _append(self, changed: list[Ticket], judged: list[_Judgement]) -> Positions:
         """Write the changed tickets' new events; their positions by (ticket, version)."""
         if not changed:
             return {}
         links = {
-            (ticket_uuid(j.ticket_id), j.version): DeliveryLink(j.delivery.delivery_id)
+            (ticket_uuid(j.ticket_id), j.version): DeliveryLink(
+                j.delivery.delivery_id, j.delivery.content_id
+            )
             for j in judged
             if j.delivery is not None
         }
@@ -174,27 +197,32 @@ class _Batch:
 
     known: KnownFacts
     tickets: dict[int, Ticket]
+    received_at: datetime
     changed: dict[int, Ticket] = field(default_factory=dict)
     new_in_batch: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def judge(self, delivery: DeliveryFacts) -> _Judgement:
-        """A duplicate of what the log or this batch holds, or a new version of its ticket."""
-        earlier = self.known.recorded.get(delivery.delivery_id)
+        """A duplicate of what the log or this batch holds, or a new version of its ticket.
+
+        A retry (the same content, whatever its bytes) names the version it was recorded as,
+        however old; otherwise data equal to the ticket's last version changes nothing.
+        """
+        earlier = self.known.recorded.get(delivery.content_id)
         if earlier is not None:
             return _Judgement("duplicate", earlier.ticket_id, earlier.version, earlier)
-        if delivery.delivery_id in self.new_in_batch:
-            ticket_id, version = self.new_in_batch[delivery.delivery_id]
+        if delivery.content_id in self.new_in_batch:
+            ticket_id, version = self.new_in_batch[delivery.content_id]
             return _Judgement("duplicate", ticket_id, version)
         ticket = self.tickets.get(delivery.ticket_id)
         if ticket is None:
-            ticket = Ticket.first_delivery(delivery)
+            ticket = Ticket.first_delivery(delivery, self.received_at)
             self.tickets[delivery.ticket_id] = ticket
         elif ticket.is_duplicate(delivery.data_hash):
             return _Judgement("duplicate", ticket.ticket_id, ticket.version)
         else:
-            ticket.change(delivery)
+            ticket.change(delivery, self.received_at)
         self.changed[delivery.ticket_id] = ticket
-        self.new_in_batch[delivery.delivery_id] = (delivery.ticket_id, ticket.version)
+        self.new_in_batch[delivery.content_id] = (delivery.ticket_id, ticket.version)
         return _Judgement("recorded", delivery.ticket_id, ticket.version, None, delivery)
 
     def head_positions(self) -> Positions:

@@ -41,3 +41,9 @@ def data_hash(data: dict[str, Any]) -> str:
 
 def delivery_id(raw_body: bytes) -> str:
     return hashlib.sha256(raw_body).hexdigest()
+
+
+def content_id(timestamp: str, data_hash: str) -> str:
+    """What a delivery says, whatever its bytes: its `timestamp` and its canonical `data`.
+    Two deliveries with the same content are one delivery sent twice (a retry)."""
+    return hashlib.sha256(json_codec.dumps([timestamp, data_hash])).hexdigest()

@@ -35,8 +35,10 @@ class Ticket(Aggregate):
         pass
 
     @classmethod
-    def first_delivery(cls, delivery: DeliveryFacts) -> Ticket:
-        event = TicketChanged.of(delivery, ticket_uuid(delivery.ticket_id), cls.INITIAL_VERSION)
+    def first_delivery(cls, delivery: DeliveryFacts, received_at: datetime) -> Ticket:
+        event = TicketChanged.of(
+            delivery, ticket_uuid(delivery.ticket_id), cls.INITIAL_VERSION, received_at
+        )
         ticket = cls.as_left_by(event)
         ticket._pending_events.append(event)
         return ticket
@@ -54,8 +56,8 @@ class Ticket(Aggregate):
         last.apply(ticket)
         return ticket
 
-    def change(self, delivery: DeliveryFacts) -> None:
-        event = TicketChanged.of(delivery, self.id, self.version + 1)
+    def change(self, delivery: DeliveryFacts, received_at: datetime) -> None:
+        event = TicketChanged.of(delivery, self.id, self.version + 1, received_at)
         event.mutate(self)
         self._pending_events.append(event)
 
@@ -67,7 +69,8 @@ TICKET_TOPIC = get_topic(Ticket)
 
 
 class TicketChanged(Aggregate.Created):
-    """One accepted delivery. Its `timestamp` is the received time.
+    """One accepted delivery. Its `timestamp` is the received time: when the log's writer
+    recorded it, so that received-time order is log order (see `TicketAudit`).
 
     It derives from `Created` so that a ticket's first delivery can open the stream, and
     mutates like any other event afterwards.
@@ -85,8 +88,11 @@ class TicketChanged(Aggregate.Created):
     data_hash: str
 
     @classmethod
-    def of(cls, delivery: DeliveryFacts, ticket: UUID, version: int) -> TicketChanged:
-        """The event recording `delivery` as `version` of the ticket's stream.
+    def of(
+        cls, delivery: DeliveryFacts, ticket: UUID, version: int, received_at: datetime
+    ) -> TicketChanged:
+        """The event recording `delivery` as `version` of the ticket's stream, received at
+        `received_at`.
 
         The same event as the dataclass constructor makes, attributes in its order, without
         its frozen-attribute writes one by one: this runs for every accepted delivery.
@@ -98,7 +104,7 @@ class TicketChanged(Aggregate.Created):
             {
                 "originator_id": ticket,
                 "originator_version": version,
-                "timestamp": delivery.received_at,
+                "timestamp": received_at,
                 "originator_topic": TICKET_TOPIC,
                 "ticket_id": delivery.ticket_id,
                 "event_id": delivery.event_id,
@@ -124,14 +130,15 @@ class TicketChanged(Aggregate.Created):
 
 @dataclass(frozen=True, slots=True)
 class DeliveryFacts:
-    """What the intake learned of a delivery, ready to become a TicketChanged."""
+    """What the intake learned of a delivery, ready to become a TicketChanged. Its received
+    time is not among them: the log's writer stamps that when it records the delivery."""
 
     ticket_id: int
     event_id: int | None
     source_timestamp: datetime
     source_timestamp_text: str
-    received_at: datetime
     data: dict[str, Any]
     raw_body: bytes
     delivery_id: str
     data_hash: str
+    content_id: str

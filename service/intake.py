@@ -12,7 +12,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
-from service.canonical import data_hash, delivery_id
+from service.canonical import content_id, data_hash, delivery_id
 from service.committer import GroupCommitter, StorageUnavailable
 from service.domain import DeliveryFacts
 from service.metrics import Metrics
@@ -73,9 +73,7 @@ class Intake:
                 Answer(status, rejected.body()), raw, len(raw), received_at
             )
         try:
-            outcome = await self._committer.submit(
-                delivery_facts(envelope, raw, received_at, self._source_zone)
-            )
+            outcome = await self._committer.submit(delivery_facts(envelope, raw, self._source_zone))
         except StorageUnavailable:
             return STORAGE_UNAVAILABLE
         return Answer(201 if outcome.status == "recorded" else 200, outcome.as_json())
@@ -113,18 +111,17 @@ class Intake:
         return replace(answer, quarantine_id=quarantine_id)
 
 
-def delivery_facts(
-    envelope: Envelope, raw: bytes, received_at: datetime, source_zone: tzinfo
-) -> DeliveryFacts:
+def delivery_facts(envelope: Envelope, raw: bytes, source_zone: tzinfo) -> DeliveryFacts:
     """What a valid delivery tells the log, from its parsed envelope and its bytes."""
+    digest = data_hash(envelope.data)
     return DeliveryFacts(
         ticket_id=envelope.ticket_id,
         event_id=envelope.event_id,
         source_timestamp=parse_source_timestamp(envelope.timestamp, source_zone),
         source_timestamp_text=envelope.timestamp,
-        received_at=received_at,
         data=envelope.data,
         raw_body=raw,
         delivery_id=delivery_id(raw),
-        data_hash=data_hash(envelope.data),
+        data_hash=digest,
+        content_id=content_id(envelope.timestamp, digest),
     )

@@ -21,19 +21,20 @@ lists by position.
 - Any other pair of lists (or a list against a non-empty object) is compared whole: one
   ``replace`` at the list's path with both whole values.
 
-Order change: adds carry no position, so a list is rebuilt as its surviving items in their
-old order followed by the added items in their new order. When the new list's id sequence
-is anything else (items moved, or an item inserted before the end), one more change follows
-the item changes: ``replace`` at the list's own path whose ``old`` and ``new`` are the full
-id sequences of the two lists, e.g. ``[70127, 70128] -> [70128, 70127]``. It is told apart
+Order change: adding or removing an item is not a re-ordering. Only when the ids found in
+both lists come in another relative order (items moved) does one more change follow the item
+changes: ``replace`` at the list's own path whose ``old`` and ``new`` are the full id
+sequences of the two lists, e.g. ``[70127, 70128] -> [70128, 70127]``. It is told apart
 from a whole-list ``replace`` by the list at that path: an order change's ``old`` holds ids
 while that list holds objects, whereas a whole-list ``replace`` carries the list itself.
 
 ``add`` has ``old: None``, ``remove`` has ``new: None``. ``diff(None, new)`` is ``[]``: a
 first version has no changes. ``apply_changes(old, diff(old, new))`` is ``json_equal`` to
-``new``. Neither function copies deeper than it must: changes and results share unchanged
-sub-values with the snapshots they came from, so treat them all as read-only. The path
-syntax is described in ``projections.diff.paths``.
+``new``, except where an item was added to an id-keyed list with no order change: adds carry
+no position, so it is appended after the items already there. Neither function copies deeper
+than it must: changes and results share unchanged sub-values with the snapshots they came
+from, so treat them all as read-only. The path syntax is described in
+``projections.diff.paths``.
 """
 
 from __future__ import annotations
@@ -156,11 +157,10 @@ def _diff_id_lists(
             out.append(
                 {"path": join_id(path, item_id), "op": "remove", "old": old_item, "new": None}
             )
-    new_order = list(new)
-    rebuilt_order = [item_id for item_id in old if item_id in new]
-    rebuilt_order += [item_id for item_id in new if item_id not in old]
-    if rebuilt_order != new_order:
-        out.append({"path": path, "op": "replace", "old": list(old), "new": new_order})
+    kept_in_old_order = [item_id for item_id in old if item_id in new]
+    kept_in_new_order = [item_id for item_id in new if item_id in old]
+    if kept_in_old_order != kept_in_new_order:
+        out.append({"path": path, "op": "replace", "old": list(old), "new": list(new)})
 
 
 def apply_changes(old: Mapping[str, Any], changes: Sequence[Change]) -> dict[str, Any]:

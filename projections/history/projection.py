@@ -7,11 +7,15 @@ a version with a later source time) lands in the middle of that order: its own c
 computed against its predecessor, and its successor's changes are recomputed against it. If
 it lands first, it becomes the `created` version and the old first version gets changes.
 
-The feed holds one row per change, keyed by the position of the version it belongs to and
-its place in that version's list. A created version has no changes, so it has no feed rows:
-a feed row always describes a field that changed between two snapshots, and a ticket's
-creation is visible in its history instead. When a version's changes are recomputed, its
-feed rows are replaced and keep its position.
+The feed holds one row per change. A created version has no changes, so it has no feed
+rows: a feed row always describes a field that changed between two snapshots, and a ticket's
+creation is visible in its history instead. The feed is append-only for its readers, so a
+reader that follows it with a cursor sees every change: a row is keyed by the log position
+whose event wrote it (its `position` column; `version_position` is that of the version it
+belongs to) and its place among that event's rows. When a late delivery recomputes its
+successor's changes, the new rows follow the late delivery's own, under its position, after
+any cursor handed out before; the rows they replace stay, marked `superseded_by` that
+position. The two keys are equal but for recomputed rows.
 
 The projection keeps its own copy of every snapshot: it never reads another projection.
 """
@@ -60,6 +64,7 @@ _FEED_COLUMNS = (
     "ticket_id",
     "event_id",
     "version",
+    "version_position",
     "source_us",
     "source_iso",
     "received_iso",
@@ -67,6 +72,7 @@ _FEED_COLUMNS = (
     "op",
     "old_value",
     "new_value",
+    "superseded_by",
 )
 
 
@@ -83,9 +89,10 @@ class HistoryProjection(TicketProjection):
         "(ticket_id, source_us, position)",
         "CREATE TABLE IF NOT EXISTS {feed} (position BIGINT NOT NULL, seq BIGINT NOT NULL, "
         "ticket_id BIGINT NOT NULL, event_id BIGINT, version BIGINT NOT NULL, "
+        "version_position BIGINT NOT NULL, "
         "source_us BIGINT NOT NULL, source_iso TEXT NOT NULL, received_iso TEXT NOT NULL, "
         "path TEXT NOT NULL, op TEXT NOT NULL, old_value TEXT NOT NULL, "
-        "new_value TEXT NOT NULL, PRIMARY KEY (position, seq))",
+        "new_value TEXT NOT NULL, superseded_by BIGINT, PRIMARY KEY (position, seq))",
         "CREATE INDEX IF NOT EXISTS {@feed_by_ticket} ON {feed} (ticket_id, position, seq)",
         "CREATE INDEX IF NOT EXISTS {@feed_by_event} ON {feed} (event_id, position, seq)",
     )
@@ -95,7 +102,11 @@ class HistoryProjection(TicketProjection):
         # and the versions the batch adds, so a later change of a ticket sees an earlier one.
         timelines = self._neighbourhoods(cursor, changes)
         added: dict[tuple[int, int], _Version] = {}
+        # Versions recorded before the batch whose changes it recomputes.
         recomputed: dict[tuple[int, int], _Version] = {}
+        # The feed rows are written as if each change came in a batch of its own, so the feed
+        # is the same however the log is cut into batches (a rebuild gives it byte for byte).
+        feed = _FeedWrites()
         for change in changes:
             timeline = timelines.setdefault(change.ticket_id, [])
             # The new version has the highest position of its ticket, so among equal source
@@ -114,14 +125,16 @@ class HistoryProjection(TicketProjection):
             )
             timeline.insert(at, version)
             added[(change.ticket_id, change.version)] = version
+            feed.add(version, change.position)
             if successor is not None:
                 # The successor now follows this change: its changes are against it.
                 successor.changes = diff(change.data, successor.data())
                 successor.created = False
+                feed.add(successor, change.position)
                 key = (change.ticket_id, successor.feed.version)
                 if key not in added:
                     recomputed[key] = successor
-        self._write(cursor, list(added.values()), list(recomputed.values()))
+        self._write(cursor, list(added.values()), list(recomputed.values()), feed)
 
     def _neighbourhoods(
         self, cursor: Cursor, changes: Sequence[LoggedChange]
@@ -130,8 +143,9 @@ class HistoryProjection(TicketProjection):
         the batch's changes: the last at or before its earliest source time, and all after."""
         earliest: dict[int, int] = {}
         for change in changes:
-            known = earliest.get(change.ticket_id)
-            earliest[change.ticket_id] = min(change.source_us, known or change.source_us)
+            # A source time of 0 is the epoch, a time like any other: never a missing one.
+            known = earliest.get(change.ticket_id, change.source_us)
+            earliest[change.ticket_id] = min(change.source_us, known)
         # Deliveries mostly come in source-time order: a ticket's latest version is then its
         # only neighbour, one index probe away. Only for a late delivery's ticket, whose latest
         # version is later than the change, are its other neighbours looked for.
@@ -166,7 +180,13 @@ class HistoryProjection(TicketProjection):
             for row in cursor.fetchall():
                 yield row["ticket_id"], _Version.of_row(row)
 
-    def _write(self, cursor: Cursor, added: list[_Version], recomputed: list[_Version]) -> None:
+    def _write(
+        self,
+        cursor: Cursor,
+        added: list[_Version],
+        recomputed: list[_Version],
+        feed: _FeedWrites,
+    ) -> None:
         view = self.view
         view.insert_rows(
             cursor,
@@ -202,29 +222,80 @@ class HistoryProjection(TicketProjection):
                     for v in recomputed
                 ],
             )
-            view.delete_rows(cursor, "feed", "position", [v.feed.position for v in recomputed])
-        self._write_feed(cursor, [*added, *recomputed])
-
-    def _write_feed(self, cursor: Cursor, versions: list[_Version]) -> None:
-        rows = [
-            (
-                v.feed.position,
-                seq,
-                v.feed.ticket_id,
-                v.feed.event_id,
-                v.feed.version,
-                v.feed.source_us,
-                v.feed.source_iso,
-                v.feed.received_iso,
-                c["path"],
-                c["op"],
-                json_codec.dump_text(c["old"]),
-                json_codec.dump_text(c["new"]),
+        superseded = feed.superseded_before_batch()
+        if superseded:
+            cursor.executemany(
+                view.sql(
+                    "UPDATE {feed} SET superseded_by = ? "
+                    "WHERE ticket_id = ? AND version = ? AND superseded_by IS NULL"
+                ),
+                superseded,
             )
-            for v in versions
-            for seq, c in enumerate(v.changes)
-        ]
-        self.view.insert_rows(cursor, "feed", _FEED_COLUMNS, rows)
+        view.insert_rows(cursor, "feed", _FEED_COLUMNS, feed.rows())
+
+
+@dataclass(slots=True)
+class _FeedWrite:
+    """A version's changes as one change of the batch left them, at that change's position."""
+
+    version: _FeedVersion
+    at: int
+    changes: list[Change]
+    superseded_by: int | None = None
+
+
+class _FeedWrites:
+    """The feed rows of a batch, in log order: each change's own, then its successor's
+    recomputed ones, the rows they replace marked with the position that replaced them."""
+
+    def __init__(self) -> None:
+        self._writes: list[_FeedWrite] = []
+        self._latest: dict[tuple[int, int], _FeedWrite] = {}
+        self._before_batch: dict[tuple[int, int], int] = {}
+
+    def add(self, version: _Version, at: int) -> None:
+        key = (version.feed.ticket_id, version.feed.version)
+        latest = self._latest.get(key)
+        if latest is not None:
+            latest.superseded_by = at
+        elif at != version.feed.position:
+            self._before_batch[key] = at
+        write = _FeedWrite(version.feed, at, version.changes)
+        self._writes.append(write)
+        self._latest[key] = write
+
+    def superseded_before_batch(self) -> list[tuple[int, int, int]]:
+        """(position, ticket, version) of the versions whose rows written before this batch
+        the batch replaces, with the position that first replaced them."""
+        return [(at, ticket_id, version) for (ticket_id, version), at in self._before_batch.items()]
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        next_seq: dict[int, int] = {}
+        rows: list[tuple[Any, ...]] = []
+        for write in self._writes:
+            first = next_seq.get(write.at, 0)
+            next_seq[write.at] = first + len(write.changes)
+            v = write.version
+            rows += [
+                (
+                    write.at,
+                    seq,
+                    v.ticket_id,
+                    v.event_id,
+                    v.version,
+                    v.position,
+                    v.source_us,
+                    v.source_iso,
+                    v.received_iso,
+                    c["path"],
+                    c["op"],
+                    json_codec.dump_text(c["old"]),
+                    json_codec.dump_text(c["new"]),
+                    write.superseded_by,
+                )
+                for seq, c in enumerate(write.changes, start=first)
+            ]
+        return rows
 
 
 @dataclass(frozen=True, slots=True)

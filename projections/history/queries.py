@@ -1,9 +1,10 @@
 """Reading the history projection: a ticket's versions with their changes, and the change feed.
 
 Both lists are read in keyset order, (source_us, position) for a history and (position, seq)
-for the feed, so a page or a streamed batch starts where the last one stopped. A `path`
-filter is narrowed in SQL and decided by `touches`, so a batch may keep fewer rows than it
-read: the readers below keep reading until they have what was asked or the table ends.
+for the feed (the feed's own position, see `projections.history`), so a page or a streamed
+batch starts where the last one stopped. A `path` filter is narrowed in SQL and decided by
+`touches`, so a batch may keep fewer rows than it read: the readers below keep reading until
+they have what was asked or the table ends.
 
 JSON the projection stored as text (a version's changes, a change's old and new values) goes
 out as an `orjson.Fragment`, copied into the answer rather than decoded and encoded again.
@@ -41,6 +42,8 @@ FEED_COLUMNS = (
     "op",
     "old",
     "new",
+    "recomputedAt",
+    "supersededBy",
 )
 FEED_START: Key = (0, -1)
 SCAN_BATCH = 1000
@@ -185,8 +188,9 @@ def feed_batch(
     where, params = feed_filter.sql(after)
     rows = fetch_all(
         view,
-        "SELECT position, seq, ticket_id, event_id, version, source_iso, received_iso, "
-        f"path, op, old_value, new_value FROM {{feed}} WHERE {where} "
+        "SELECT position, seq, ticket_id, event_id, version, version_position, source_iso, "
+        f"received_iso, path, op, old_value, new_value, superseded_by FROM {{feed}} "
+        f"WHERE {where} "
         f"ORDER BY {feed_filter.order()} LIMIT ?",
         (*params, batch_size),
     )
@@ -227,14 +231,17 @@ def feed_header(output_format: FeedFormat) -> bytes:
 
 
 def encode_feed(items: Iterable[dict[str, Any]], output_format: FeedFormat) -> bytes:
-    """NDJSON: one object a line. CSV: FEED_COLUMNS in order, `old`/`new` as JSON text."""
+    """NDJSON: one object a line. CSV: FEED_COLUMNS in order, `old`/`new` as JSON text,
+    `recomputedAt` and `supersededBy` empty when null."""
     if output_format == "ndjson":
         return "".join(json_codec.dump_text(item) + "\n" for item in items).encode()
     return _csv_lines(
         [
-            *(item[column] for column in FEED_COLUMNS[:-2]),
+            *(item[column] for column in FEED_COLUMNS[:-4]),
             json_codec.dump_text(item["old"]),
             json_codec.dump_text(item["new"]),
+            item["recomputedAt"],
+            item["supersededBy"],
         ]
         for item in items
     )
@@ -262,7 +269,21 @@ def _history_item(row: Row) -> dict[str, Any]:
 
 
 def _feed_item(row: Row) -> dict[str, Any]:
-    position, _, ticket_id, event_id, version, source_iso, received_iso, path, op, old, new = row
+    (
+        feed_position,
+        _,
+        ticket_id,
+        event_id,
+        version,
+        position,
+        source_iso,
+        received_iso,
+        path,
+        op,
+        old,
+        new,
+        superseded_by,
+    ) = row
     return {
         "position": position,
         "ticketId": ticket_id,
@@ -274,4 +295,7 @@ def _feed_item(row: Row) -> dict[str, Any]:
         "op": op,
         "old": orjson.Fragment(old),
         "new": orjson.Fragment(new),
+        # A row sits at its version's position unless a later delivery recomputed it.
+        "recomputedAt": feed_position if feed_position != position else None,
+        "supersededBy": superseded_by,
     }

@@ -11,6 +11,7 @@ format be told apart.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -21,7 +22,7 @@ from eventsourcing.persistence import Cipher, Compressor, Mapper, StoredEvent, T
 from eventsourcing.utils import get_topic
 
 from service import json_codec
-from service.canonical import delivery_id
+from service.canonical import content_id, delivery_id
 from service.domain import TICKET_TOPIC, TicketChanged
 from service.persistence.deflate_dictionaries import FORMAT_3
 
@@ -102,10 +103,24 @@ class TicketMapper(Mapper[UUID]):
         return event
 
 
-def recorded_delivery(state: bytes) -> tuple[str, int]:
-    """The delivery id and the ticket of a stored TicketChanged's state."""
-    raw_body = _inflated_3(state).partition(HEADER_END)[2]
-    return delivery_id(raw_body), _decoded(raw_body)["data"]["id"]
+@dataclass(frozen=True)
+class RecordedDelivery:
+    """What judging a new delivery needs of a recorded one: its ids and its ticket."""
+
+    delivery_id: str
+    content_id: str
+    ticket_id: int
+
+
+def recorded_delivery(state: bytes) -> RecordedDelivery:
+    """The delivery a stored TicketChanged's state records."""
+    header, _, raw_body = _inflated_3(state).partition(HEADER_END)
+    source_text = orjson.loads(header)[2]
+    return RecordedDelivery(
+        delivery_id(raw_body),
+        content_id(source_text, state[1:_DATA_HASH_END].hex()),
+        _decoded(raw_body)["data"]["id"],
+    )
 
 
 def _inflated_3(state: bytes) -> bytes:

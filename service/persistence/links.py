@@ -1,4 +1,9 @@
-"""What both backends write beside each event: its chain link and its delivery index entry."""
+"""What both backends write beside each event: its chain link and its delivery index entries.
+
+A delivery is indexed twice: by its bytes (its delivery id, to give them back) and by its
+content (its `timestamp` and canonical `data`, see `service.canonical.content_id`), which
+tells a retry however a relay re-serialised it.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ class DeliveryLink:
     """Passed to `save(..., links=...)` so the recorder can index each event by its delivery."""
 
     delivery_id: str
+    content_id: str
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class KnownFacts:
     """What the log already holds about a batch, read in one query before judging it."""
 
     recorded: dict[str, RecordedRef]
-    """Delivery id -> where that delivery was recorded, for those already in the log."""
+    """Content id -> the version that recorded that content, for those already in the log."""
     heads: dict[int, RecordedRef]
     """Ticket id -> its last version, for tickets the log has."""
 
@@ -44,12 +50,13 @@ class KnownFacts:
 LinksByEvent = Mapping[tuple[UUID, int], DeliveryLink]
 
 
-def delivery_key(delivery_id: str) -> int:
-    """The delivery index's key: the first 8 bytes of the delivery's sha256 as a signed bigint.
+def delivery_key(digest: str) -> int:
+    """A key of the delivery index: the first 8 bytes of a delivery or content id (a sha256)
+    as a signed bigint.
 
-    It only narrows the search: the delivery id a match holds is its stored event's body's.
+    It only narrows the search: the ids a match holds are its stored event's body's.
     """
-    return int.from_bytes(bytes.fromhex(delivery_id[:16]), "big", signed=True)
+    return int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)
 
 
 # What `known_facts` reads: (position, originator id, version, state). A row with a state is
@@ -58,25 +65,45 @@ FactRow = tuple[int, UUID | str, int, bytes | None]
 
 
 def known_facts_of(
-    rows: Iterable[FactRow], delivery_ids: Sequence[str], ticket_ids: Sequence[int]
+    rows: Iterable[FactRow], content_ids: Sequence[str], ticket_ids: Sequence[int]
 ) -> KnownFacts:
-    """Keeps of the candidate events those whose body is one of the deliveries: only that
-    makes the answer exact, whatever the index narrowed the search by."""
-    wanted = set(delivery_ids)
+    """Keeps of the candidate events those that say what one of the deliveries says: only
+    that makes the answer exact, whatever the index narrowed the search by."""
     tickets = {ticket_uuid(ticket_id): ticket_id for ticket_id in ticket_ids}
-    recorded: dict[str, RecordedRef] = {}
     heads: dict[int, RecordedRef] = {}
-    for position, originator_id, version, state in rows:
-        if not isinstance(originator_id, UUID):
-            originator_id = UUID(originator_id)
+    candidates: list[FactRow] = []
+    for row in rows:
+        position, originator_id, version, state = row
         if state is None:
-            ticket_id = tickets[originator_id]
+            ticket_id = tickets[_uuid(originator_id)]
             heads[ticket_id] = RecordedRef(ticket_id, version, position)
-            continue
-        found, ticket_id = recorded_delivery(state)
-        if found in wanted:
-            recorded[found] = RecordedRef(ticket_id, version, position)
-    return KnownFacts(recorded, heads)
+        else:
+            candidates.append(row)
+    return KnownFacts(_recorded(candidates, content_ids, by_content=True), heads)
+
+
+def deliveries_of(rows: Iterable[FactRow], delivery_ids: Sequence[str]) -> dict[str, RecordedRef]:
+    """Of the candidate events, those whose body is one of the deliveries, by delivery id."""
+    return _recorded(rows, delivery_ids, by_content=False)
+
+
+def _recorded(
+    rows: Iterable[FactRow], wanted_ids: Sequence[str], *, by_content: bool
+) -> dict[str, RecordedRef]:
+    wanted = set(wanted_ids)
+    found: dict[str, RecordedRef] = {}
+    for position, _, version, state in rows:
+        assert state is not None
+        delivery = recorded_delivery(state)
+        key = delivery.content_id if by_content else delivery.delivery_id
+        earlier = found.get(key)
+        if key in wanted and (earlier is None or version < earlier.version):
+            found[key] = RecordedRef(delivery.ticket_id, version, position)
+    return found
+
+
+def _uuid(originator_id: UUID | str) -> UUID:
+    return originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
 
 
 def event_key(event: StoredEvent) -> tuple[UUID, int]:
@@ -110,7 +137,8 @@ class ChainedRecorder(Protocol):
     def drop_broken_connections(self) -> None:
         """After a lost connection: forget the pooled ones the database has closed."""
 
-    def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts: ...
+    def known_facts(self, content_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
+        """The versions that recorded these contents, and the tickets' heads."""
 
     def select_head_events(self, heads: Sequence[tuple[UUID, int]]) -> list[StoredEvent]: ...
 

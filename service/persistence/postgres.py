@@ -21,6 +21,7 @@ from service.persistence.links import (
     KnownFacts,
     LinksByEvent,
     RecordedRef,
+    deliveries_of,
     delivery_key,
     event_key,
     known_facts_of,
@@ -85,7 +86,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             )
         return [position for (position,) in rows]
 
-    def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
+    def known_facts(self, content_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
         wanted_tickets = [ticket_uuid(ticket_id) for ticket_id in ticket_ids]
         known_facts = self.statements.known_facts
         with self._connection() as connection:
@@ -93,7 +94,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 connection.cursor(row_factory=tuple_row)
                 .execute(
                     known_facts,
-                    ([delivery_key(d) for d in delivery_ids], wanted_tickets),
+                    ([delivery_key(c) for c in content_ids], wanted_tickets),
                     prepare=True,
                 )
                 .fetchall()
@@ -103,7 +104,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 (position, originator_id, version, None if state is None else bytes(state))
                 for position, originator_id, version, state in rows
             ),
-            delivery_ids,
+            content_ids,
             ticket_ids,
         )
 
@@ -121,7 +122,23 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         ]
 
     def find_deliveries(self, delivery_ids: Sequence[str]) -> dict[str, RecordedRef]:
-        return self.known_facts(delivery_ids, []).recorded
+        with self._connection() as connection:
+            rows = (
+                connection.cursor(row_factory=tuple_row)
+                .execute(
+                    self.statements.find_deliveries,
+                    ([delivery_key(d) for d in delivery_ids],),
+                    prepare=True,
+                )
+                .fetchall()
+            )
+        return deliveries_of(
+            (
+                (position, originator_id, version, bytes(state))
+                for position, originator_id, version, state in rows
+            ),
+            delivery_ids,
+        )
 
     def chain_head(self) -> Checkpoint | None:
         with self.datastore.get_connection() as connection:
@@ -146,4 +163,5 @@ def _append_arguments(
         [event.topic for event in stored_events],
         [event.state for event in stored_events],
         [delivery_key(link.delivery_id) if link else None for link in found],
+        [delivery_key(link.content_id) if link else None for link in found],
     ]

@@ -17,7 +17,8 @@ CHAIN_TABLE = "event_chain"
 # position is only known inside the insert). Links chain through their hex form.
 _APPEND_FUNCTION = """
 CREATE OR REPLACE FUNCTION {function}(
-    ids uuid[], versions bigint[], topics text[], states bytea[], delivery_keys bigint[]
+    ids uuid[], versions bigint[], topics text[], states bytea[], delivery_keys bigint[],
+    content_keys bigint[]
 ) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 DECLARE
     separator CONSTANT bytea := decode('00', 'hex');
@@ -45,7 +46,8 @@ BEGIN
             || convert_to(versions[i]::text, 'UTF8') || separator
             || convert_to(topics[i], 'UTF8') || separator || states[i]
         ), 'hex');
-        INSERT INTO {chain} VALUES (positions[i], delivery_keys[i], decode(previous, 'hex'));
+        INSERT INTO {chain}
+        VALUES (positions[i], delivery_keys[i], decode(previous, 'hex'), content_keys[i]);
     END LOOP;
     RETURN QUERY SELECT unnest(positions);
 END
@@ -53,12 +55,28 @@ $$
 """
 
 
-# The hash in its 32 bytes; the delivery indexed by its key (see `links.delivery_key`).
+# The hash in its 32 bytes; the delivery indexed by the keys (see `links.delivery_key`) of
+# its delivery id and its content id.
 _CREATE_CHAIN = [
     "CREATE TABLE IF NOT EXISTS {chain} (position bigint PRIMARY KEY, "
-    "delivery_key bigint, hash bytea NOT NULL)",
+    "delivery_key bigint, hash bytea NOT NULL, content_key bigint)",
     "CREATE INDEX IF NOT EXISTS {delivery_index} ON {chain} (delivery_key)",
+    "CREATE INDEX IF NOT EXISTS {content_index} ON {chain} (content_key)",
 ]
+# Candidate events of the index entries whose key is in an array, as `links` reads them.
+# Every lookup is a subquery run once per wanted value (ARRAY(...), and LIMIT to keep the
+# planner from turning the lateral into a join): a join would leave the plan to table
+# statistics, and where they are missing or old (a log just filled, autovacuum off) the
+# planner guesses thousands of matches per key and scans both tables in parallel, twenty
+# times slower than the lookups.
+_INDEXED = (
+    "SELECT found.position, e.originator_id, e.originator_version, e.state "
+    "FROM unnest(%b::bigint[]) AS wanted(key), "
+    "unnest(ARRAY(SELECT link.position FROM {chain} AS link "
+    "WHERE link.{column} = wanted.key)) AS found(position) "
+    "CROSS JOIN LATERAL (SELECT originator_id, originator_version, state FROM {events} "
+    "WHERE notification_id = found.position LIMIT 1) AS e"
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,7 @@ class Statements:
     append: bytes
     chain_head: bytes
     known_facts: bytes
+    find_deliveries: bytes
     head_events: bytes
     links_after: bytes
 
@@ -82,7 +101,9 @@ def statements(schema: str, events_table_name: str, lock_timeout: int) -> Statem
         create=[
             *(
                 SQL(statement).format(
-                    chain=chain, delivery_index=Identifier(f"{CHAIN_TABLE}_delivery_key")
+                    chain=chain,
+                    delivery_index=Identifier(f"{CHAIN_TABLE}_delivery_key"),
+                    content_index=Identifier(f"{CHAIN_TABLE}_content_key"),
                 )
                 for statement in _CREATE_CHAIN
             ),
@@ -100,7 +121,7 @@ def statements(schema: str, events_table_name: str, lock_timeout: int) -> Statem
         # values as text, escaped byte by byte, which costs more than the rest of a write.
         append=SQL(
             "SELECT position FROM {0}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], "
-            "%b::bigint[]) AS appended(position)"
+            "%b::bigint[], %b::bigint[]) AS appended(position)"
         )
         .format(function)
         .as_bytes(None),
@@ -108,24 +129,17 @@ def statements(schema: str, events_table_name: str, lock_timeout: int) -> Statem
         .format(chain)
         .as_bytes(None),
         # Rows as `links.known_facts_of` reads them; the heads come from the events table's
-        # own key (stream, version). Every lookup is a subquery run once per wanted value
-        # (ARRAY(...), and LIMIT to keep the planner from turning the lateral into a join):
-        # a join would leave the plan to table statistics, and where they are missing or
-        # old (a log just filled, autovacuum off) the planner guesses thousands of matches
-        # per key and scans both tables in parallel, twenty times slower than the lookups.
+        # own key (stream, version), looked up once per wanted ticket like the index above.
         known_facts=SQL(
-            "SELECT found.position, e.originator_id, e.originator_version, e.state "
-            "FROM unnest(%b::bigint[]) AS wanted(key), "
-            "unnest(ARRAY(SELECT link.position FROM {0} AS link "
-            "WHERE link.delivery_key = wanted.key)) AS found(position) "
-            "CROSS JOIN LATERAL (SELECT originator_id, originator_version, state FROM {1} "
-            "WHERE notification_id = found.position LIMIT 1) AS e "
-            "UNION ALL "
+            _INDEXED.format(chain="{0}", events="{1}", column="content_key") + " UNION ALL "
             "SELECT head.notification_id, head.originator_id, head.originator_version, NULL "
             "FROM unnest(%b::uuid[]) AS wanted(id) CROSS JOIN LATERAL ("
             "SELECT notification_id, originator_id, originator_version FROM {1} "
             "WHERE originator_id = wanted.id ORDER BY originator_version DESC LIMIT 1) AS head"
         )
+        .format(chain, events)
+        .as_bytes(None),
+        find_deliveries=SQL(_INDEXED.format(chain="{0}", events="{1}", column="delivery_key"))
         .format(chain, events)
         .as_bytes(None),
         head_events=SQL(

@@ -17,18 +17,28 @@ from service.persistence.links import (
     KnownFacts,
     LinksByEvent,
     RecordedRef,
+    deliveries_of,
     delivery_key,
     event_key,
     known_facts_of,
 )
 
 CHAIN_TABLE = "event_chain"
-# The hash in its 32 bytes; the delivery indexed by its key (see `delivery_key`).
+# The hash in its 32 bytes; the delivery indexed by the keys (see `delivery_key`) of its
+# delivery id and its content id.
 _CREATE_CHAIN = [
     f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
-    "position INTEGER PRIMARY KEY, delivery_key INTEGER, hash BLOB NOT NULL)",
+    "position INTEGER PRIMARY KEY, delivery_key INTEGER, hash BLOB NOT NULL, "
+    "content_key INTEGER)",
     f"CREATE INDEX IF NOT EXISTS {CHAIN_TABLE}_delivery_key ON {CHAIN_TABLE} (delivery_key)",
+    f"CREATE INDEX IF NOT EXISTS {CHAIN_TABLE}_content_key ON {CHAIN_TABLE} (content_key)",
 ]
+# Candidate events of the index entries whose key is in a JSON array.
+_INDEXED = (
+    "SELECT e.rowid, e.originator_id, e.originator_version, e.state "
+    "FROM {chain} AS link JOIN {events} AS e ON e.rowid = link.position "
+    "WHERE link.{column} IN (SELECT value FROM json_each(?))"
+)
 
 
 class SQLiteChainedRecorder(SQLiteApplicationRecorder):
@@ -48,7 +58,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         rows = _link_rows(
             head[0].hex() if head else GENESIS_HASH, positions, stored_events, kwargs.get("links")
         )
-        c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES (?, ?, ?)", rows)
+        c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES (?, ?, ?, ?)", rows)
         return positions
 
     def batch(self) -> AbstractContextManager[None]:
@@ -58,28 +68,26 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
     def drop_broken_connections(self) -> None:
         """A file has no connection for a server to close."""
 
-    def known_facts(self, delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
+    def known_facts(self, content_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
         # JSON arrays rather than one placeholder per value: a batch of any size is one query.
         # The heads come from the events table's own key (stream, version).
         events = self.events_table_name
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT e.rowid, e.originator_id, e.originator_version, e.state "
-                f"FROM {CHAIN_TABLE} AS link JOIN {events} AS e ON e.rowid = link.position "
-                "WHERE link.delivery_key IN (SELECT value FROM json_each(?)) "
-                "UNION ALL "
+                _INDEXED.format(chain=CHAIN_TABLE, events=events, column="content_key")
+                + " UNION ALL "
                 "SELECT head.rowid, head.originator_id, head.originator_version, NULL "
                 f"FROM json_each(?) AS wanted JOIN {events} AS head "
                 "ON head.originator_id = wanted.value AND head.originator_version = "
                 f"(SELECT MAX(originator_version) FROM {events} "
                 "WHERE originator_id = wanted.value)",
                 (
-                    _json_array([delivery_key(delivery_id) for delivery_id in delivery_ids]),
+                    _json_array([delivery_key(content_id) for content_id in content_ids]),
                     _json_array([ticket_uuid(ticket_id).hex for ticket_id in ticket_ids]),
                 ),
             )
             rows = c.fetchall()
-        return known_facts_of(rows, delivery_ids, ticket_ids)
+        return known_facts_of(rows, content_ids, ticket_ids)
 
     def select_head_events(self, heads: Sequence[tuple[UUID, int]]) -> list[StoredEvent]:
         wanted = _json_array([[originator_id.hex, version] for originator_id, version in heads])
@@ -98,7 +106,15 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         ]
 
     def find_deliveries(self, delivery_ids: Sequence[str]) -> dict[str, RecordedRef]:
-        return self.known_facts(delivery_ids, []).recorded
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                _INDEXED.format(
+                    chain=CHAIN_TABLE, events=self.events_table_name, column="delivery_key"
+                ),
+                (_json_array([delivery_key(delivery_id) for delivery_id in delivery_ids]),),
+            )
+            rows = c.fetchall()
+        return deliveries_of(rows, delivery_ids)
 
     def chain_head(self) -> Checkpoint | None:
         with self.datastore.transaction(commit=False) as c:
@@ -121,16 +137,25 @@ def _link_rows(
     positions: Sequence[int],
     stored_events: Sequence[StoredEvent],
     links: LinksByEvent | None,
-) -> list[tuple[int, int | None, bytes]]:
+) -> list[tuple[int, int | None, bytes, int | None]]:
     """Rows of the chain table. Events saved without delivery facts (the library's own test
     cases do that) are still chained, with no delivery."""
-    rows: list[tuple[int, int | None, bytes]] = []
+    rows: list[tuple[int, int | None, bytes, int | None]] = []
     for (position, digest), event in zip(
         link_hashes(previous_hash, positions, stored_events), stored_events, strict=True
     ):
         link = links.get(event_key(event)) if links else None
-        key = delivery_key(link.delivery_id) if link else None
-        rows.append((position, key, bytes.fromhex(digest)))
+        if link is None:
+            rows.append((position, None, bytes.fromhex(digest), None))
+        else:
+            rows.append(
+                (
+                    position,
+                    delivery_key(link.delivery_id),
+                    bytes.fromhex(digest),
+                    delivery_key(link.content_id),
+                )
+            )
     return rows
 
 

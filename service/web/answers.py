@@ -149,6 +149,22 @@ class FeedChange(Answer):
     op: ChangeOp
     old: AnyValue
     new: AnyValue
+    recomputedAt: Annotated[
+        Position | None,
+        Field(
+            description="Null for a change as its version was first recorded. Otherwise the "
+            "position of the late delivery that recomputed this version's changes: these rows "
+            "replace every row of the version with a lower (or null) `recomputedAt`, and come "
+            "after every cursor given out before it."
+        ),
+    ]
+    supersededBy: Annotated[
+        Position | None,
+        Field(
+            description="Null for a current change. Otherwise the `recomputedAt` of the rows "
+            "that replaced this one. History shows only current changes."
+        ),
+    ]
 
 
 class ChangePage(Answer):

@@ -257,7 +257,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "read",
         {
             200: Reply(
-                "A page of changes; as NDJSON or CSV, every change.",
+                "A page of changes; as NDJSON or CSV, every change. The feed only grows: a "
+                "change recomputed by a late delivery comes again after every cursor already "
+                "given out, and its former rows are marked `supersededBy`.",
                 a.ChangePage,
                 ("application/x-ndjson", "text/csv"),
             )

@@ -162,3 +162,39 @@ def period(
         "finish": finish,
         "available": available,
     }
+
+
+def as_applied(old: Any, new: Any) -> Any:
+    """`new` as `apply_changes(old, diff(old, new))` rebuilds it: an item added to an id-keyed
+    list with no order change comes after the items kept, since adds carry no position."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return {
+            key: as_applied(old[key], value) if key in old else value for key, value in new.items()
+        }
+    old_ids, new_ids = _ids(old), _ids(new)
+    if old_ids is None or new_ids is None:
+        return new
+    old_items = dict(zip(old_ids, old, strict=True))
+    items = [
+        as_applied(old_items[item_id], item) if item_id in old_items else item
+        for item_id, item in zip(new_ids, new, strict=True)
+    ]
+    if [i for i in old_ids if i in new_ids] != [i for i in new_ids if i in old_items]:
+        return items
+    kept = [item for item_id, item in zip(new_ids, items, strict=True) if item_id in old_items]
+    return kept + [
+        item for item_id, item in zip(new_ids, items, strict=True) if item_id not in old_items
+    ]
+
+
+def _ids(value: Any) -> list[int | str] | None:
+    """The ids of an id-keyed list in its order (as `projections.changes` tells one), or None."""
+    if not isinstance(value, list):
+        return None
+    found: list[int | str] = []
+    for item in value:
+        item_id = item.get("id") if isinstance(item, dict) else None
+        if (type(item_id) is not int and type(item_id) is not str) or item_id in found:
+            return None
+        found.append(item_id)
+    return found

@@ -25,6 +25,8 @@ CSV_COLUMNS = [
     "op",
     "old",
     "new",
+    "recomputedAt",
+    "supersededBy",
 ]
 
 
@@ -32,7 +34,14 @@ def at(minute: int) -> str:
     return f"2024-05-17T10:{minute:02d}:00"
 
 
-def row(recorded: Recorded, event_id: int | None, minute: int, *change: Any) -> dict[str, Any]:
+def row(
+    recorded: Recorded,
+    event_id: int | None,
+    minute: int,
+    *change: Any,
+    recomputed_at: int | None = None,
+    superseded_by: int | None = None,
+) -> dict[str, Any]:
     """An expected feed item, without `receivedAt` (see `without_received`)."""
     path, op, old, new = change
     return {
@@ -45,6 +54,8 @@ def row(recorded: Recorded, event_id: int | None, minute: int, *change: Any) -> 
         "op": op,
         "old": old,
         "new": new,
+        "recomputedAt": recomputed_at,
+        "supersededBy": superseded_by,
     }
 
 
@@ -92,6 +103,8 @@ def parse_csv(text: str) -> list[dict[str, Any]]:
             "version": int(entry["version"]),
             "old": json.loads(entry["old"]),
             "new": json.loads(entry["new"]),
+            "recomputedAt": int(entry["recomputedAt"]) if entry["recomputedAt"] else None,
+            "supersededBy": int(entry["supersededBy"]) if entry["supersededBy"] else None,
         }
         for entry in reader
     ]
@@ -165,20 +178,97 @@ async def test_pages_and_streams_give_the_same_feed(
     assert json.loads(json_page)["items"] == whole[:100]
 
 
-async def test_recomputed_versions_replace_their_feed_rows(api: TicketApi) -> None:
+async def test_recomputed_changes_come_again_and_mark_the_rows_they_replace(
+    api: TicketApi,
+) -> None:
     await api.deliver(9, at(0), quantity=1)
     last = await api.deliver(9, at(20), quantity=3)
     assert without_received(await feed(api)) == [row(last, None, 20, "quantity", "replace", 1, 3)]
 
     middle = await api.deliver(9, at(10), quantity=2)
     old_first = await api.deliver(10, at(10), quantity=2)
-    await api.deliver(10, at(5), quantity=1)
+    new_first = await api.deliver(10, at(5), quantity=1)
 
     assert without_received(await feed(api)) == [
-        row(last, None, 20, "quantity", "replace", 2, 3),
+        row(last, None, 20, "quantity", "replace", 1, 3, superseded_by=middle.position),
         row(middle, None, 10, "quantity", "replace", 1, 2),
-        row(old_first, None, 10, "quantity", "replace", 1, 2),
+        row(last, None, 20, "quantity", "replace", 2, 3, recomputed_at=middle.position),
+        row(old_first, None, 10, "quantity", "replace", 1, 2, recomputed_at=new_first.position),
     ]
+
+
+class Follower:
+    """A reader that follows the feed with its cursor and never reads it from the start again.
+
+    Pages that gave a `next` are kept; the last page (its `next` is null) is read again from
+    the same cursor on the next poll. Of a version's rows it keeps those with the highest
+    `recomputedAt` (null first): rows recomputed by a late delivery replace the older ones.
+    """
+
+    def __init__(self, api: TicketApi) -> None:
+        self.api = api
+        self.cursor: str | None = None
+        self.kept: list[dict[str, Any]] = []
+        self.tail: list[dict[str, Any]] = []
+
+    async def poll(self) -> None:
+        while True:
+            query: dict[str, str | int] = {"limit": 2}
+            if self.cursor is not None:
+                query["cursor"] = self.cursor
+            page = await self.api.read("/v1/changes", query)
+            if page["next"] is None:
+                self.tail = page["items"]
+                return
+            self.kept += page["items"]
+            self.cursor = page["next"]
+
+    def current(self) -> dict[tuple[int, int], list[dict[str, Any]]]:
+        latest: dict[tuple[int, int], int] = {}
+        rows: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for item in [*self.kept, *self.tail]:
+            key = (item["ticketId"], item["version"])
+            recomputed_at = item["recomputedAt"] or 0
+            if recomputed_at > latest.get(key, -1):
+                latest[key], rows[key] = recomputed_at, []
+            if recomputed_at == latest[key]:
+                rows[key].append({k: item[k] for k in ("path", "op", "old", "new")})
+        return rows
+
+
+async def test_a_follower_ends_up_with_every_change_history_shows(api: TicketApi) -> None:
+    follower = Follower(api)
+    deliveries: list[tuple[int, int, dict[str, Any]]] = [
+        (9, 0, {"quantity": 1, "value": {"price": 10}}),
+        (9, 20, {"quantity": 3, "value": {"price": 10}}),
+        (11, 0, {"quantity": 1}),
+        (11, 20, {"quantity": 3}),
+        (9, 10, {"quantity": 2, "value": {"price": 12}}),  # late: recomputes minute 20
+        (9, 5, {"quantity": 7, "value": {"price": 12}}),  # late: recomputes minute 10
+        (11, 10, {"quantity": 1}),  # late, no changes of its own: recomputes minute 20
+        (10, 10, {"quantity": 2}),
+        (10, 5, {"quantity": 1}),  # late, before the first: recomputes it
+        (9, 30, {"quantity": 8, "value": {"price": 12}}),
+    ]
+    for ticket_id, minute, fields in deliveries:
+        await api.deliver(ticket_id, at(minute), **fields)
+        await follower.poll()
+
+    expected: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for ticket_id in (9, 10, 11):
+        history = await api.read(f"/v1/tickets/{ticket_id}/history")
+        for item in history["items"]:
+            if item["changes"]:
+                expected[(ticket_id, item["version"])] = item["changes"]
+    assert follower.current() == expected
+    assert sum(len(changes) for changes in expected.values()) == 9
+    # Whoever reads the feed whole again finds the replaced rows marked.
+    whole = await feed(api)
+    assert len(whole) == len(follower.kept) + len(follower.tail)
+    current = [item for item in whole if item["supersededBy"] is None]
+    assert len(current) == 9
+    recomputed_at = {item["recomputedAt"] for item in whole} - {None}
+    assert {item["supersededBy"] for item in whole} - {None} <= recomputed_at
 
 
 async def test_bad_parameters(api: TicketApi) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from projections.diff.changes import Change, apply_changes, diff, json_equal, parse_path, touches
 from projections.diff.paths import Step, format_path
 from tests.helpers import FIXTURES
+from tests.projections.helpers import as_applied
 
 
 def load_snapshot(name: str) -> dict[str, Any]:
@@ -135,17 +136,45 @@ def test_reordered_items_give_one_order_change_after_the_item_changes() -> None:
     assert apply_changes(old, changes) == new
 
 
-def test_appending_needs_no_order_change_but_inserting_does() -> None:
+def test_adding_or_removing_items_is_not_a_reordering() -> None:
     old = {"p": [{"id": 1}, {"id": 2}]}
     appended = {"p": [{"id": 2}, {"id": 3}]}
     inserted = {"p": [{"id": 3}, {"id": 2}]}
+    moved = {"p": [{"id": 2}, {"id": 3}, {"id": 1}]}
 
     assert diff(old, appended) == [
         {"path": "p[id=3]", "op": "add", "old": None, "new": {"id": 3}},
         {"path": "p[id=1]", "op": "remove", "old": {"id": 1}, "new": None},
     ]
-    assert diff(old, inserted) == [*diff(old, appended), replace("p", [1, 2], [3, 2])]
-    assert apply_changes(old, diff(old, inserted)) == inserted
+    assert diff(old, inserted) == diff(old, appended)
+    assert apply_changes(old, diff(old, inserted)) == appended
+    assert diff(old, moved) == [
+        {"path": "p[id=3]", "op": "add", "old": None, "new": {"id": 3}},
+        replace("p", [1, 2], [2, 3, 1]),
+    ]
+    assert apply_changes(old, diff(old, moved)) == moved
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_an_order_change_only_when_kept_ids_change_their_order(data: st.DataObject) -> None:
+    old_ids = data.draw(st.permutations(range(8)))[: data.draw(st.integers(0, 8))]
+    new_ids = data.draw(st.permutations(range(8)))[: data.draw(st.integers(0, 8))]
+    old = {"p": [{"id": item_id} for item_id in old_ids]}
+    new = {"p": [{"id": item_id} for item_id in new_ids]}
+
+    changes = diff(old, new)
+
+    moved = [i for i in old_ids if i in new_ids] != [i for i in new_ids if i in old_ids]
+    order_changes = [change for change in changes if change["path"] == "p"]
+    assert order_changes == ([replace("p", old_ids, new_ids)] if moved else [])
+    assert sorted(change["path"] for change in changes if change["op"] == "add") == sorted(
+        f"p[id={i}]" for i in new_ids if i not in old_ids
+    )
+    assert sorted(change["path"] for change in changes if change["op"] == "remove") == sorted(
+        f"p[id={i}]" for i in old_ids if i not in new_ids
+    )
+    assert json_equal(apply_changes(old, changes), as_applied(old, new))
 
 
 def test_whole_list_replace_of_an_id_list_is_not_taken_for_an_order_change() -> None:
@@ -334,7 +363,7 @@ def test_applying_a_diff_gives_the_new_document(
 
     changes = diff(old, new)
 
-    assert json_equal(apply_changes(old, changes), new)
+    assert json_equal(apply_changes(old, changes), as_applied(old, new))
     assert (changes == []) is json_equal(old, new)
     assert old == before
     for change in changes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 
@@ -9,7 +10,7 @@ import pytest
 
 from service.web import reading
 from service.web.paging import encode_cursor
-from tests.helpers import Serve, make_settings
+from tests.helpers import INTAKE, Serve, delivery, make_settings
 from tests.projections.helpers import EARLY, LATE, MIDDLE, TicketApi
 
 
@@ -111,6 +112,46 @@ async def test_known_at_hides_what_was_received_later(api: TicketApi) -> None:
     assert (await api.ticket(7, at=between, knownAt=before_correction))["version"] == 1
     assert (await api.ticket(7, at=between, knownAt=received[2]))["version"] == 3
     await api.read("/v1/tickets/7", {"at": between, "knownAt": before_anything}, status=404)
+
+
+async def test_known_at_never_changes_its_mind_while_a_body_trickles_in(api: TicketApi) -> None:
+    """A delivery is received when the log records it, not when its headers came: an answer
+    as of a received time stays true after a slow body lands."""
+    await api.deliver(7, EARLY, quantity=1)
+    slow_body = delivery(7, timestamp=MIDDLE, quantity=2)
+    server = api.client.server
+    assert server.host is not None
+    assert server.port is not None
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    head = (
+        f"POST {INTAKE} HTTP/1.1\r\nHost: {server.host}\r\nConnection: close\r\n"
+        f"Content-Length: {len(slow_body)}\r\n\r\n"
+    ).encode()
+    writer.write(head + slow_body[:10])
+    await writer.drain()
+    meanwhile = await api.deliver(8, EARLY, quantity=1)
+    known_at = (await api.ticket(8))["receivedAt"]
+    answered_then = await api.ticket(7, knownAt=known_at)
+    assert answered_then["version"] == 1
+
+    writer.write(slow_body[10:])
+    response = await reader.read()
+    writer.close()
+    status_line, _, rest = response.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 201"), response
+    slow = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert slow["position"] > meanwhile.position
+    api.head = slow["position"]
+
+    assert await api.ticket(7, knownAt=known_at) == answered_then
+    versions = [
+        (item["position"], datetime.fromisoformat(item["receivedAt"]))
+        for ticket_id in (7, 8)
+        for item in (await api.read(f"/v1/tickets/{ticket_id}/history"))["items"]
+    ]
+    in_log_order = [received for _, received in sorted(versions)]
+    assert in_log_order == sorted(in_log_order)
+    assert in_log_order[-1] > datetime.fromisoformat(known_at)
 
 
 async def test_version_is_the_nth_recorded_snapshot(api: TicketApi) -> None:

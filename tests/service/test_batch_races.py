@@ -36,8 +36,8 @@ def test_a_batch_overtaken_by_another_process_is_judged_again(
     read_facts = recorder.known_facts
     overtaken: list[list[Outcome]] = []
 
-    def overtaken_once(delivery_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
-        known = read_facts(delivery_ids, ticket_ids)
+    def overtaken_once(content_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
+        known = read_facts(content_ids, ticket_ids)
         if not overtaken:
             # Between this process's read and its write, another one appends version 2.
             overtaken.append(other.record_deliveries([facts(delivery(3, quantity=2))]))

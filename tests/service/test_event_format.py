@@ -8,11 +8,12 @@ import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
 from eventsourcing.persistence import JSONTranscoder
 
+from service import application
 from service.application import Outcome, TicketAudit
 from service.canonical import data_hash, delivery_id
 from service.chain import verify
@@ -22,7 +23,7 @@ from service.intake import delivery_facts
 from service.payload import parse_delivery
 from service.persistence.deflate_dictionaries import FORMAT_3
 from service.persistence.event_codec import TicketMapper
-from service.persistence.links import chain_rows
+from service.persistence.links import chain_rows, delivery_key
 from service.settings import DatabaseLocation
 from service.storage import eventsourcing_env
 from tests.helpers import FIXTURES, delivery, raw_log
@@ -46,7 +47,7 @@ def inflated(state: bytes) -> bytes:
 
 def facts(body: bytes) -> DeliveryFacts:
     """What the intake makes of a valid body."""
-    return delivery_facts(parse_delivery(body), body, datetime.now(UTC), UTC)
+    return delivery_facts(parse_delivery(body), body, UTC)
 
 
 def opened(database_url: str) -> TicketAudit:
@@ -125,7 +126,7 @@ def test_the_format_3_dictionary_never_changes() -> None:
 def test_a_format_3_state_is_its_byte_the_data_hash_and_the_deflated_header_and_body() -> None:
     body = delivery(408218, quantity=5, eventId=9)
     received = datetime(2024, 5, 17, 14, 30, 12, 123456, tzinfo=UTC)
-    event = Ticket.first_delivery(delivery_facts(parse_delivery(body), body, received, UTC))
+    event = Ticket.first_delivery(delivery_facts(parse_delivery(body), body, UTC), received)
     mapper = TicketMapper(JSONTranscoder())
 
     state = mapper.to_stored_event(event.collect_events()[0]).state
@@ -141,7 +142,7 @@ def test_a_format_3_state_is_its_byte_the_data_hash_and_the_deflated_header_and_
 def test_a_ticket_changed_state_in_another_format_is_refused() -> None:
     mapper = TicketMapper(JSONTranscoder())
     body = delivery(1, quantity=1)
-    event = Ticket.first_delivery(facts(body)).collect_events()[0]
+    event = Ticket.first_delivery(facts(body), datetime.now(UTC)).collect_events()[0]
     stored = mapper.to_stored_event(event)
 
     with pytest.raises(ValueError, match="not in format 3"):
@@ -189,16 +190,49 @@ def test_a_compact_chain_keeps_hashes_in_32_bytes(log: TicketAudit, database_url
 def test_a_delivery_key_shared_by_another_delivery_is_no_duplicate(
     log: TicketAudit, database_url: str
 ) -> None:
-    # Two bodies whose ids open alike (1 in 2^64 by chance) must still be told apart: the
-    # key only narrows the search to events whose own body then decides.
+    # Two bodies whose ids (or contents) open alike, 1 in 2^64 by chance, must still be told
+    # apart: a key only narrows the search to events whose own body then decides.
     first, second = delivery(1, quantity=1), delivery(1, quantity=2)
     log.record_deliveries([facts(first)])
     with raw_log(database_url) as raw:
         raw.execute(
-            "UPDATE event_chain SET delivery_key = ? WHERE position = 1",
-            (int.from_bytes(bytes.fromhex(delivery_id(second)[:16]), "big", signed=True),),
+            "UPDATE event_chain SET delivery_key = ?, content_key = ? WHERE position = 1",
+            (delivery_key(delivery_id(second)), delivery_key(facts(second).content_id)),
         )
 
     assert log.chained_recorder.find_deliveries([delivery_id(second)]) == {}
     assert statuses(log.record_deliveries([facts(second)])) == [("recorded", 1, 2, 2)]
     assert statuses(log.record_deliveries([facts(second)])) == [("duplicate", 1, 2, 2)]
+
+
+def test_received_times_never_go_back_when_the_clock_does(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ahead = datetime.now(UTC) + timedelta(days=1)
+
+    class ClockAhead(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> ClockAhead:
+            return cls.fromtimestamp(ahead.timestamp(), tz)
+
+    bodies = [delivery(ticket_id, quantity=1) for ticket_id in (1, 2, 3)]
+    monkeypatch.setattr(application, "datetime", ClockAhead)
+    before = opened(database_url)
+    try:
+        before.record_deliveries([facts(bodies[0])])
+    finally:
+        before.close()
+    monkeypatch.undo()
+
+    # A restart with the clock a day behind the log's last received time.
+    log = opened(database_url)
+    try:
+        for body in bodies[1:]:
+            log.record_deliveries([facts(body)])
+        events = [log.delivery(delivery_id(body)) for body in bodies]
+    finally:
+        log.close()
+
+    received = [event.timestamp for event in events if event is not None]
+    assert received[0] == ahead
+    assert received == sorted(received)

@@ -193,6 +193,67 @@ async def test_an_exact_resend_of_an_older_delivery_names_its_own_event(
     assert await head_position(client) == 2
 
 
+def reserialised(body: bytes, form: int) -> bytes:
+    """`body` as a relay might send it on: the same JSON value in other bytes, one of many
+    spellings (key order, whitespace, `1` vs `1.0`, `[]` vs `{}`)."""
+    document = json.loads(body)
+    if form % 2:
+        document = reversed_keys(document)
+    if form % 3 == 1:
+        document["data"]["value"] = {k: float(v) for k, v in document["data"]["value"].items()}
+    if form % 4 == 1:
+        document["data"]["attributes"] = {} if document["data"]["attributes"] == [] else []
+    return json.dumps(
+        document, indent=form % 5 or None, separators=(",", ": " if form % 2 else ":")
+    ).encode()
+
+
+async def test_a_reserialised_resend_of_an_older_delivery_names_its_own_event(
+    serve: Serve, database_url: str
+) -> None:
+    # A relay's retry is the same delivery in other bytes: it must not become a late version.
+    client = await serve(make_settings(database_url))
+    first = delivery(13, quantity=5, value={"price": 10}, attributes=[])
+    await post(client, first)
+    await post(client, delivery(13, quantity=6, value={"price": 10}, attributes=[]))
+
+    for form in range(1, 6):
+        retry = reserialised(first, form)
+        assert retry != first
+        answer = await post(client, retry)
+        assert answer == (200, {"status": "duplicate", "ticketId": 13, "version": 1, "position": 1})
+    # Its content, not its data alone: the same data sent at another time is a new version.
+    other_time = delivery(
+        13, timestamp="2024-05-18T10:00:00", quantity=5, value={"price": 10}, attributes=[]
+    )
+    assert (await post(client, other_time))[0] == 201
+    assert await head_position(client) == 3
+
+
+async def test_concurrent_resends_in_other_bytes_record_one_event(
+    serve: Serve, database_url: str
+) -> None:
+    client = await serve(make_settings(database_url))
+    older = delivery(14, quantity=1, value={"price": 10}, attributes=[])
+    await post(client, older)
+    await post(client, delivery(14, quantity=2, value={"price": 10}, attributes=[]))
+    fresh = delivery(
+        14, timestamp="2024-05-19T10:00:00", quantity=3, value={"price": 9}, attributes={}
+    )
+
+    answers = await asyncio.gather(
+        *(post(client, reserialised(body, form)) for form in range(20) for body in (older, fresh))
+    )
+
+    recorded = [body for status, body in answers if status == 201]
+    assert len(recorded) == 1
+    assert (recorded[0]["version"], recorded[0]["position"]) == (3, 3)
+    duplicates = {(body["version"], body["position"]) for status, body in answers if status == 200}
+    assert duplicates == {(1, 1), (3, 3)}
+    assert len(answers) == 40
+    assert await head_position(client) == 3
+
+
 MALFORMED_BODIES = [
     b'{"webhook": "ticket", "data": {"id": 1}',
     b"",

@@ -25,13 +25,13 @@ def ticket_changed(ticket_id: int, quantity: int) -> TicketChanged:
         event_id=3,
         source_timestamp=SOURCE,
         source_timestamp_text="2024-05-17T10:00:00",
-        received_at=RECEIVED,
         data={"id": ticket_id, "eventId": 3, "quantity": quantity},
         raw_body=b"{}",
         delivery_id="0" * 64,
         data_hash="0" * 64,
+        content_id="0" * 64,
     )
-    (event,) = Ticket.first_delivery(facts).collect_events()
+    (event,) = Ticket.first_delivery(facts, RECEIVED).collect_events()
     assert isinstance(event, TicketChanged)
     return event
 

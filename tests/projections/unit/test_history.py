@@ -97,10 +97,11 @@ def test_an_update_lists_its_changes_and_feeds_them(
         "sourceTimestamp": iso(20),
         "receivedAt": received(2).isoformat(),
     }
+    current = {"recomputedAt": None, "supersededBy": None}
     assert feed(history) == [
-        {**feed_row, **replace("quantity", 1, 2)},
-        {**feed_row, **added},
-        {**feed_row, **removed},
+        {**feed_row, **replace("quantity", 1, 2), **current},
+        {**feed_row, **added, **current},
+        {**feed_row, **removed, **current},
     ]
 
 
@@ -117,11 +118,40 @@ def test_a_late_delivery_lands_between_and_its_successor_is_recomputed(
         item(last, [replace("quantity", 2, 3)]),
         item(tie, [replace("quantity", 3, 4)]),
     ]
-    # The successor's feed row was replaced and keeps its position.
-    assert [(row["position"], row["old"], row["new"]) for row in feed(history)] == [
-        (2, 2, 3),
-        (3, 1, 2),
-        (4, 3, 4),
+    # The successor's changes come again after the late delivery's own, at its position in
+    # the feed, and the row they replace is marked; the same however the log was batched.
+    assert [
+        (row["position"], row["old"], row["new"], row["recomputedAt"], row["supersededBy"])
+        for row in feed(history)
+    ] == [
+        (2, 1, 3, None, 3),
+        (3, 1, 2, None, None),
+        (2, 2, 3, 3, None),
+        (4, 3, 4, None, None),
+    ]
+
+
+def test_a_version_recomputed_twice_keeps_every_row_in_the_feed(
+    history: HistoryProjection, log: Log, apply: Apply
+) -> None:
+    first, last = log.change(7, 0, quantity=1), log.change(7, 30, quantity=3)
+    early, later = log.change(7, 10, quantity=2), log.change(7, 20, quantity=5)
+    apply(history, [first, last, early, later])
+
+    assert [
+        (row["position"], row["old"], row["new"], row["recomputedAt"], row["supersededBy"])
+        for row in feed(history)
+    ] == [
+        (2, 1, 3, None, 3),
+        (3, 1, 2, None, None),
+        (2, 2, 3, 3, 4),
+        (4, 2, 5, None, None),
+        (2, 5, 3, 4, None),
+    ]
+    current = [row for row in feed(history) if row["supersededBy"] is None]
+    assert [change for version in versions(history, 7) for change in version["changes"]] == [
+        {key: row[key] for key in ("path", "op", "old", "new")}
+        for row in sorted(current, key=lambda row: row["sourceTimestamp"])
     ]
 
 
