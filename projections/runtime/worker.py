@@ -7,8 +7,8 @@ It runs an `Applier` and speaks with `serve` (its `WorkerClient`) in JSON lines.
 longer (only then are its tables dropped). On stdout: after every step and change of state,
 `{"name", "generation", "position", "state", "parked"}` for one projection; and
 `{"alive": true}` every second, so that a slow worker can be told from a stopped or hung one.
-It stops when stdin closes, so it never outlives `serve`. The process's entry point, which opens the log, is
-`service.projection_worker`.
+It stops when stdin closes, so it never outlives `serve`. The process's entry point, which
+opens the log, is `service.projection_worker`.
 """
 
 from __future__ import annotations
