@@ -6,24 +6,31 @@ import asyncio
 
 from aiohttp import web
 
-from service.chain import verify
+from service.chain import VerifyReport, verify
 from service.persistence.links import chain_rows
 from service.web.auth import check_scope
 from service.web.errors import bad_request, json_response, not_found
-from service.web.keys import LOG, QUARANTINE, READERS, SETTINGS
+from service.web.keys import LAST_VERIFY, LOG, QUARANTINE, READERS, SETTINGS
 from service.web.paging import Page, page_params
 from service.web.reading import BIGINT_RANGE
 
 
 async def verify_log(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
-    log = request.app[LOG].chained_recorder
+    report = await verify_chain(request.app)
+    return json_response(report.as_json())
+
+
+async def verify_chain(app: web.Application) -> VerifyReport:
+    """Check the whole chain now, and keep the outcome as the last verify result."""
+    log = app[LOG].chained_recorder
     loop = asyncio.get_running_loop()
     # One quick attempt first: the library's paged reads retry for half a minute on a lost
     # database, and the caller deserves a prompt 503 instead.
-    await loop.run_in_executor(request.app[READERS], log.chain_head)
-    report = await loop.run_in_executor(request.app[READERS], lambda: verify(chain_rows(log)))
-    return json_response(report.as_json())
+    await loop.run_in_executor(app[READERS], log.chain_head)
+    report = await loop.run_in_executor(app[READERS], lambda: verify(chain_rows(log)))
+    app[LAST_VERIFY].record(report)
+    return report
 
 
 async def checkpoint(request: web.Request) -> web.Response:
