@@ -25,7 +25,7 @@ Scope = Literal["read", "admin"]
 SESSION_COOKIE = "ticket_audit_session"
 CSRF_COOKIE = "ticket_audit_csrf"
 CSRF_FIELD = "csrf"
-_NEW_CSRF = "console_new_csrf"
+_NEW_CSRF = web.RequestKey("console_new_csrf", str)
 
 
 def session_value(scope: Scope, token: SecretStr) -> str:
@@ -97,8 +97,7 @@ def csrf_token(request: web.Request) -> str:
         return existing
     if _NEW_CSRF not in request:
         request[_NEW_CSRF] = secrets.token_urlsafe(32)
-    token: str = request[_NEW_CSRF]
-    return token
+    return request[_NEW_CSRF]
 
 
 def set_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
