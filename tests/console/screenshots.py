@@ -8,6 +8,7 @@ drives the system's chromium (no browser is downloaded).
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import urllib.request
@@ -30,7 +31,7 @@ def post_story(base: str) -> int:
     for body in story():
         request = urllib.request.Request(f"{base}{INTAKE}", data=body, method="POST")
         with urllib.request.urlopen(request, timeout=30) as answer:
-            position = max(position, int(__import__("json").loads(answer.read())["position"]))
+            position = max(position, int(json.loads(answer.read())["position"]))
     return position
 
 
