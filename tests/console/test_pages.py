@@ -180,3 +180,15 @@ async def test_hostile_strings_render_as_text(serve: Serve, database_url: str) -
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markup, path
         # The only scripts are the console's own file.
         assert re.findall(r"<script[^>]*>", markup) == ['<script src="/static/console.js" defer>']
+
+
+async def test_a_ticket_known_only_from_its_group_has_a_page(
+    serve: Serve, database_url: str
+) -> None:
+    client = await serve(make_settings(database_url))
+    position = await post_story(client)
+    markup = await page_html(client, f"/tickets/346869?minPosition={position}")
+    text = text_of(markup)
+    assert "Ticket 346869 · Camarote" in text
+    assert "known via its group" in text
+    assert "No version of this ticket was delivered on its own." in text
