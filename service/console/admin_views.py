@@ -2,58 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from service.console.access import check_csrf, require
 from service.console.health import projection_status
 from service.console.pages import page, render
-from service.web.admin_views import verify_chain
-from service.web.errors import bad_request, not_found
-from service.web.keys import QUARANTINE, READERS
-from service.web.paging import Page, page_params
+from service.web.admin_views import quarantine_page, quarantined, verify_chain
+from service.web.errors import not_found
 from service.web.projection_views import start_rebuild
-from service.web.reading import BIGINT_RANGE
 
 
 @page
-async def quarantine_page(request: web.Request) -> web.Response:
+async def quarantine_list(request: web.Request) -> web.Response:
     require(request, "admin")
-    limit, cursor = page_params(request)
-    before = cursor.get("before")
-    if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
-        raise bad_request("cursor is not one this service gave out")
-    store = request.app[QUARANTINE]
-    items = await asyncio.get_running_loop().run_in_executor(
-        request.app[READERS], lambda: store.page(limit + 1, before)
-    )
-    listed = Page.of(items, limit, lambda last: {"before": last.id})
-    return render(
-        request,
-        "quarantine.html",
-        {
-            "items": [item.summary_json() for item in listed.items],
-            "next_cursor": listed.next_cursor,
-        },
-    )
+    listed = await quarantine_page(request)
+    items = [item.summary_json() for item in listed.items]
+    return render(request, "quarantine.html", {"items": items, "next_cursor": listed.next_cursor})
 
 
 @page
-async def quarantined_page(request: web.Request) -> web.Response:
+async def quarantine_item(request: web.Request) -> web.Response:
     require(request, "admin")
-    try:
-        quarantine_id = int(request.match_info["id"])
-    except ValueError:
-        raise not_found() from None
-    if quarantine_id not in BIGINT_RANGE:
-        raise not_found()
-    store = request.app[QUARANTINE]
-    item = await asyncio.get_running_loop().run_in_executor(
-        request.app[READERS], store.get, quarantine_id
-    )
-    if item is None:
-        raise not_found()
+    item = await quarantined(request)
     return render(request, "quarantined.html", {"item": item.full_json()})
 
 

@@ -11,9 +11,10 @@ from projections import ticket_queries
 from service.console.access import require
 from service.console.hierarchy import tree
 from service.console.pages import page, render
-from service.web.errors import bad_request, not_found
-from service.web.paging import Page, page_params
+from service.web.errors import not_found
+from service.web.paging import Page
 from service.web.reading import in_reader, path_int, projection_view
+from service.web.ticket_views import page_after
 
 # Past this many groups in a page, the tree is left out rather than asked for group by group.
 TREE_GROUPS = 50
@@ -23,10 +24,7 @@ TREE_GROUPS = 50
 async def event_page(request: web.Request) -> web.Response:
     require(request, "read")
     event_id = path_int(request, "eventId")
-    limit, cursor = page_params(request)
-    after = cursor.get("after")
-    if after is not None and (not isinstance(after, int) or isinstance(after, bool)):
-        raise bad_request("cursor is not one this service gave out")
+    limit, after = page_after(request)
     view = await projection_view(request, "tickets")
     rows = await in_reader(
         request,

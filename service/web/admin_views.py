@@ -8,6 +8,7 @@ from aiohttp import web
 
 from service.chain import VerifyReport, verify
 from service.persistence.links import chain_rows
+from service.quarantine import QuarantinedDelivery
 from service.web.auth import check_scope
 from service.web.errors import bad_request, json_response, not_found
 from service.web.keys import LAST_VERIFY, LOG, QUARANTINE, READERS, SETTINGS
@@ -44,6 +45,18 @@ async def checkpoint(request: web.Request) -> web.Response:
 
 async def list_quarantine(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
+    page = await quarantine_page(request)
+    return json_response(page.as_json([item.summary_json() for item in page.items]))
+
+
+async def show_quarantined(request: web.Request) -> web.Response:
+    check_scope(request, request.app[SETTINGS], "admin")
+    item = await quarantined(request)
+    return json_response(item.full_json())
+
+
+async def quarantine_page(request: web.Request) -> Page[QuarantinedDelivery]:
+    """The page of rejected deliveries that `limit` and `cursor` ask for, newest first."""
     limit, cursor = page_params(request)
     before = cursor.get("before")
     if before is not None and not isinstance(before, int):
@@ -52,12 +65,11 @@ async def list_quarantine(request: web.Request) -> web.Response:
     items = await asyncio.get_running_loop().run_in_executor(
         request.app[READERS], lambda: store.page(limit + 1, before)
     )
-    page = Page.of(items, limit, lambda last: {"before": last.id})
-    return json_response(page.as_json([item.summary_json() for item in page.items]))
+    return Page.of(items, limit, lambda last: {"before": last.id})
 
 
-async def show_quarantined(request: web.Request) -> web.Response:
-    check_scope(request, request.app[SETTINGS], "admin")
+async def quarantined(request: web.Request) -> QuarantinedDelivery:
+    """The rejected delivery the path's `id` names; 404 when there is none."""
     try:
         quarantine_id = int(request.match_info["id"])
     except ValueError:
@@ -70,4 +82,4 @@ async def show_quarantined(request: web.Request) -> web.Response:
     )
     if item is None:
         raise not_found()
-    return json_response(item.full_json())
+    return item
