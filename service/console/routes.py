@@ -18,23 +18,35 @@ from service.console import (
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+# Every console route is named with this prefix: they are pages, not part of the HTTP API
+# that `/openapi.json` documents.
+PREFIX = "console-"
+
+
 def setup_console_routes(app: web.Application) -> None:
-    app.router.add_get("/", home_views.home)
-    app.router.add_get("/find", home_views.find)
-    app.router.add_get("/events/{eventId}", event_views.event_page)
-    app.router.add_get("/tickets/{ticketId}", ticket_views.ticket_page)
-    app.router.add_get(
-        "/tickets/{ticketId}/versions/{version}/delivery", ticket_views.delivery_page
-    )
-    app.router.add_get("/changes", change_views.changes_page)
-    app.router.add_get("/changes.csv", change_views.changes_csv)
-    app.router.add_get("/changes.ndjson", change_views.changes_ndjson)
-    app.router.add_get("/login", login_views.login_form)
-    app.router.add_post("/login", login_views.login)
-    app.router.add_post("/logout", login_views.logout)
-    app.router.add_get("/admin/quarantine", admin_views.quarantine_list)
-    app.router.add_get("/admin/quarantine/{id}", admin_views.quarantine_item)
-    app.router.add_get("/admin/projections", admin_views.projections_page)
-    app.router.add_post("/admin/projections/{name}/rebuild", admin_views.rebuild)
-    app.router.add_post("/admin/verify", admin_views.verify_now)
-    app.router.add_static("/static/", STATIC, name="static")
+    pages = [
+        ("GET", "/", home_views.home, "home"),
+        ("GET", "/find", home_views.find, "find"),
+        ("GET", "/events/{eventId}", event_views.event_page, "event"),
+        ("GET", "/tickets/{ticketId}", ticket_views.ticket_page, "ticket"),
+        (
+            "GET",
+            "/tickets/{ticketId}/versions/{version}/delivery",
+            ticket_views.delivery_page,
+            "delivery",
+        ),
+        ("GET", "/changes", change_views.changes_page, "changes"),
+        ("GET", "/changes.csv", change_views.changes_csv, "changes-csv"),
+        ("GET", "/changes.ndjson", change_views.changes_ndjson, "changes-ndjson"),
+        ("GET", "/login", login_views.login_form, "login-form"),
+        ("POST", "/login", login_views.login, "login"),
+        ("POST", "/logout", login_views.logout, "logout"),
+        ("GET", "/admin/quarantine", admin_views.quarantine_list, "quarantine"),
+        ("GET", "/admin/quarantine/{id}", admin_views.quarantine_item, "quarantined"),
+        ("GET", "/admin/projections", admin_views.projections_page, "projections"),
+        ("POST", "/admin/projections/{name}/rebuild", admin_views.rebuild, "rebuild"),
+        ("POST", "/admin/verify", admin_views.verify_now, "verify"),
+    ]
+    for method, path, view, name in pages:
+        app.router.add_route(method, path, view, name=PREFIX + name)
+    app.router.add_static("/static/", STATIC, name=PREFIX + "static")
