@@ -18,8 +18,8 @@ from bench.load import LoadBounds, median_of
 from bench.processes import run_load, service, status_of
 from bench.seed import seed_log
 from projections.catalog import CATALOG
-from projections.rebuild import rebuild_offline
-from projections.storage import ProjectionStorage
+from projections.runtime.offline import rebuild_offline
+from projections.store.generations import ProjectionStores
 from service.settings import DatabaseLocation
 from service.storage import open_log
 
@@ -59,7 +59,7 @@ def build_projections(database_url: str) -> None:
     while pages are timed."""
     location = DatabaseLocation.parse(database_url)
     log = open_log(location)
-    storage = ProjectionStorage(location)
+    storage = ProjectionStores(location)
     try:
         rebuild_offline(log, storage, list(CATALOG.values()))
     finally:

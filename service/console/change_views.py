@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from projections import history_queries
-from projections.history_queries import FEED_START
+from projections.history import queries as history_queries
+from projections.history.queries import FEED_START
 from service.console.access import require
 from service.console.decoding import plain
 from service.console.pages import page, render

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from projections import jsonio
+from service import json_codec
 
 
 def plain(answer: Any) -> Any:
-    return jsonio.load(orjson.dumps(answer).decode())
+    return json_codec.loads(orjson.dumps(answer))

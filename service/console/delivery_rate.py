@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from projections.follower import log_head
+from projections.runtime.feed import log_head
 from service.web.keys import LOG, READERS
 
 SAMPLE_SECONDS = 10.0

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from projections import ticket_queries
+from projections.tickets import queries as ticket_queries
 from service.console.access import require
 from service.console.hierarchy import tree
 from service.console.pages import page, render

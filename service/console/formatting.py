@@ -10,7 +10,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from projections import jsonio
+from service import json_codec
 
 LONG_VALUE = 160
 _ID_STEP = re.compile(r"(\[id=[^\]]*\])")
@@ -18,11 +18,11 @@ _ID_STEP = re.compile(r"(\[id=[^\]]*\])")
 
 def json_text(value: Any) -> str:
     """A value as JSON text, as the API writes it (strings quoted, `null` for nothing)."""
-    return jsonio.dump(value)
+    return json_codec.dump_text(value)
 
 
 def short_json(value: Any) -> str:
-    text = jsonio.dump(value)
+    text = json_codec.dump_text(value)
     return text if len(text) <= LONG_VALUE else text[: LONG_VALUE - 1] + "…"
 
 
@@ -52,7 +52,7 @@ def yes_no(value: Any) -> str:
         return "yes"
     if value is False:
         return "no"
-    return "—" if value is None else jsonio.dump(value)
+    return "—" if value is None else json_codec.dump_text(value)
 
 
 FILTERS: dict[str, Callable[..., Any]] = {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from projections import history_queries, ticket_queries
+from projections.history import queries as history_queries
+from projections.tickets import queries as ticket_queries
 from service.console.access import require
 from service.console.decoding import plain
 from service.console.health import health

@@ -10,8 +10,11 @@ from uuid import UUID
 
 from aiohttp import web
 
-from projections import history_queries, quantity_queries, sale_period_queries, ticket_queries
-from projections.base import epoch_micros
+from projections.history import queries as history_queries
+from projections.quantity import queries as quantity_queries
+from projections.read_model import epoch_micros
+from projections.sale_periods import queries as sale_period_queries
+from projections.tickets import queries as ticket_queries
 from service.console.access import require
 from service.console.decoding import plain
 from service.console.gantt_chart import gantt
