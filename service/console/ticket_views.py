@@ -14,6 +14,7 @@ from projections.history import queries as history_queries
 from projections.quantity import queries as quantity_queries
 from projections.read_model import epoch_micros
 from projections.sale_periods import queries as sale_period_queries
+from projections.store.views import ProjectionStore
 from projections.tickets import queries as ticket_queries
 from service.console.access import require
 from service.console.decoding import plain
@@ -95,7 +96,7 @@ async def ticket_page(request: web.Request) -> web.Response:
 
 async def _state(
     request: web.Request,
-    view: Any,
+    view: ProjectionStore,
     ticket_id: int,
     at: datetime | None,
     known_at: datetime | None,

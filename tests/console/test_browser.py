@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
 
 from tests.console.screenshots import CHROMIUM, post_story
 from tests.console.story import EVENT_ID, HOSTILE_ID, HOSTILE_NAME, TICKET_ID
@@ -58,9 +58,9 @@ class Watched:
         if message.type == "error":
             self.errors.append(message.text)
 
-    def _dialog(self, dialog: object) -> None:
-        self.dialogs.append(str(dialog))
-        dialog.dismiss()  # type: ignore[attr-defined]
+    def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
 
 
 @pytest.fixture
