@@ -233,3 +233,24 @@ def test_login_form_opens_the_console(browser: Browser, tmp_path: Path) -> None:
             expect(page).to_have_url(re.compile(r"/login\?"))
         finally:
             context.close()
+
+
+def test_no_page_is_wider_than_a_phone(browser: Browser, story_site: tuple[str, int]) -> None:
+    """At 390 px, tables and charts scroll inside their boxes; the page itself never does."""
+    base, _ = story_site
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        for path in (
+            "/",
+            f"/events/{EVENT_ID}",
+            f"/tickets/{TICKET_ID}",
+            "/changes",
+            "/admin/projections",
+            "/admin/quarantine",
+            "/login",
+        ):
+            page.goto(base + path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    finally:
+        context.close()
