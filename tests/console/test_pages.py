@@ -192,3 +192,13 @@ async def test_a_ticket_known_only_from_its_group_has_a_page(
     assert "Ticket 346869 · Camarote" in text
     assert "known via its group" in text
     assert "No version of this ticket was delivered on its own." in text
+
+
+async def test_pages_forbid_foreign_scripts_and_framing(serve: Serve, database_url: str) -> None:
+    client = await serve(make_settings(database_url))
+    for path in ("/", "/changes", "/login", "/tickets/1"):
+        response = await client.get(path)
+        policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy, path
+        assert "frame-ancestors 'none'" in policy, path
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
