@@ -14,13 +14,13 @@ from service.console import (
     login_views,
     ticket_views,
 )
+from service.web.openapi import PAGE_ROUTE_PREFIX
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-# Every console route is named with this prefix: they are pages, not part of the HTTP API
-# that `/openapi.json` documents.
-PREFIX = "console-"
+# Every console route is named with this prefix: pages, left out of `/openapi.json`.
+PREFIX = PAGE_ROUTE_PREFIX
 
 
 def setup_console_routes(app: web.Application) -> None:
