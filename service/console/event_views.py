@@ -12,12 +12,14 @@ from service.console.access import require
 from service.console.hierarchy import tree
 from service.console.pages import page, render
 from service.web.errors import not_found
-from service.web.paging import Page
+from service.web.paging import MAX_LIMIT, Page
 from service.web.reading import in_reader, path_int, projection_view
 from service.web.ticket_views import page_after
 
 # Past this many groups in a page, the tree is left out rather than asked for group by group.
 TREE_GROUPS = 50
+# A group's first children by id: as many as one page of `/v1/tickets/{id}/children` holds.
+CHILDREN_SHOWN = MAX_LIMIT
 
 
 @page
@@ -45,7 +47,14 @@ async def event_page(request: web.Request) -> web.Response:
     if len(groups) <= TREE_GROUPS:
         for group in groups:
             named = await in_reader(
-                request, functools.partial(ticket_queries.children_of, view, group)
+                request,
+                functools.partial(
+                    ticket_queries.children_of,
+                    view,
+                    group,
+                    after_ticket_id=None,
+                    limit=CHILDREN_SHOWN,
+                ),
             )
             children[group] = named or []
     ids = [t["ticketId"] for t in listed.items]

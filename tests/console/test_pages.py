@@ -6,13 +6,14 @@ import re
 
 from tests.console.pages import page_html, post_story, text_of
 from tests.console.story import EVENT_ID, GROUP_ID, HOSTILE_ID, TICKET_ID
-from tests.helpers import Serve, get_json, make_settings
+from tests.helpers import Serve, get_json, make_settings, projections_caught_up
 
 
 async def test_home_lists_events_latest_changes_and_health(serve: Serve, database_url: str) -> None:
     client = await serve(make_settings(database_url))
     position = await post_story(client)
-    text = text_of(await page_html(client, f"/?minPosition={position}"))
+    await projections_caught_up(client, position)
+    text = text_of(await page_html(client, "/"))
     assert f"{EVENT_ID} 4" in text  # the event and its ticket count
     assert f"Log head {position}" in text
     for name in ("tickets", "history", "quantity", "sale_periods"):
