@@ -20,6 +20,7 @@ from service.console.access import require
 from service.console.decoding import plain
 from service.console.gantt_chart import gantt
 from service.console.pages import page, render
+from service.console.problems import PageError
 from service.console.quantity_chart import step_chart
 from service.console.ticket_story import headline, place_versions
 from service.domain import TicketChanged, ticket_uuid
@@ -27,7 +28,7 @@ from service.web.errors import not_found
 from service.web.history_views import cursor_key
 from service.web.keys import LOG, SETTINGS
 from service.web.paging import Page, page_params
-from service.web.reading import in_reader, path_int, projection_view, time_param
+from service.web.reading import in_reader, path_int, projection_view, stale_mark, time_param
 
 VERSIONS_PER_PAGE = 100
 
@@ -64,7 +65,13 @@ async def ticket_page(request: web.Request) -> web.Response:
         in_reader(request, lambda: quantity_queries.quantity_points(quantity, ticket_id)),
         in_reader(request, lambda: sale_period_queries.sale_period_timelines(periods, ticket_id)),
     )
+    marks = await asyncio.gather(
+        *(stale_mark(request, view, ticket_id) for view in (tickets, history, quantity, periods))
+    )
+    stale = [mark for mark in marks if mark is not None]
     if current is None:
+        if stale:
+            raise PageError(404, "Not found", _parked_note(stale[0]))
         raise not_found()
     listed = Page.of(versions or [], min(limit, VERSIONS_PER_PAGE), lambda e: {"after": list(e[0])})
     items = [plain(item) for _, item in listed.items]
@@ -76,6 +83,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         {
             "ticket_id": ticket_id,
             "current": current,
+            "stale": stale,
             "state": state,
             "headline": headline(state["snapshot"])
             if state and isinstance(state["snapshot"], dict)
@@ -91,6 +99,13 @@ async def ticket_page(request: web.Request) -> web.Response:
             "zone": request.app[SETTINGS].zone,
             "utc": UTC,
         },
+    )
+
+
+def _parked_note(mark: dict[str, Any]) -> str:
+    return (
+        f"The {mark['projection']} read model could not apply this ticket's event at position "
+        f"{mark['position']} ({mark['error']})."
     )
 
 
