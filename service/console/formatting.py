@@ -26,6 +26,11 @@ def short_json(value: Any) -> str:
     return text if len(text) <= LONG_VALUE else text[: LONG_VALUE - 1] + "…"
 
 
+def as_text(value: Any) -> str:
+    """A string as it reads; any other value as short JSON (a name may be a number or null)."""
+    return value if isinstance(value, str) else short_json(value)
+
+
 def change_path(path: str) -> Markup:
     """`salePeriods[id=70127].finish` with its id steps marked and break points after dots."""
     parts = _ID_STEP.split(path)
@@ -58,6 +63,7 @@ def yes_no(value: Any) -> str:
 FILTERS: dict[str, Callable[..., Any]] = {
     "json": json_text,
     "short_json": short_json,
+    "as_text": as_text,
     "change_path": change_path,
     "yes_no": yes_no,
     "pretty_json": pretty_json,
