@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_INSTALLED := $(VENV)/.installed-run
 TEST_INSTALLED := $(VENV)/.installed-test
 
-.PHONY: run test test-quick lint typecheck unit install clean bench bench-quick
+.PHONY: run test test-quick lint typecheck unit install clean bench bench-quick screenshots
 
 run: $(RUN_INSTALLED)
 	$(BIN)/ticket-audit serve
@@ -34,6 +34,10 @@ bench: $(TEST_INSTALLED)
 
 bench-quick: $(TEST_INSTALLED)
 	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
+
+# The console's home and ticket pages, wide and phone-sized, for the README (needs chromium).
+screenshots: $(TEST_INSTALLED)
+	$(BIN)/python -m tests.console.screenshots docs/screenshots
 
 install: $(TEST_INSTALLED)
 

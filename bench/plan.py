@@ -9,8 +9,8 @@ from bench.databases import Kind
 from bench.load import LoadBounds
 
 Mode = Literal["full", "quick"]
-Measurement = Literal["intake", "append", "stages"]
-MEASUREMENTS: tuple[Measurement, ...] = ("intake", "append", "stages")
+Measurement = Literal["intake", "append", "stages", "console"]
+MEASUREMENTS: tuple[Measurement, ...] = ("intake", "append", "stages", "console")
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class Plan:
     append_one_per_call: int
     append_hundred_per_call: int
     append_seconds: float
+    console_events: int
+    console_queries: LoadBounds
     backends: tuple[Kind, ...] = ("postgres", "sqlite")
     measurements: tuple[Measurement, ...] = MEASUREMENTS
 
@@ -46,6 +48,8 @@ class Plan:
             append_one_per_call=2_000,
             append_hundred_per_call=20_000,
             append_seconds=30,
+            console_events=100_000,
+            console_queries=LoadBounds(connections=1, requests=500, seconds=15),
         )
 
     @classmethod
@@ -61,6 +65,8 @@ class Plan:
             append_one_per_call=50,
             append_hundred_per_call=200,
             append_seconds=2,
+            console_events=200,
+            console_queries=LoadBounds(connections=1, requests=50, seconds=2),
         )
 
     def with_events(self, events: int) -> Plan:

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from bench.console_pages import PAIRS
 from bench.processes import REPO_ROOT
 from bench.query_latency import ROUTES
 
@@ -68,6 +69,10 @@ def render(results: Results, json_path: str) -> str:
         (f"Queries at {events} events, p50 / p99 ms", query_table(largest)),
         (f"Storage at {events} events, bytes per event", storage_table(largest)),
         ("Growth: the same log at each size", growth_table(backends)),
+        (
+            "Console pages beside the /v1 routes they read through, p50 / p99 ms, one connection",
+            console_table(backends),
+        ),
     ]
     return "\n".join(header) + "".join(f"\n### {title}\n\n{body}" for title, body in sections)
 
@@ -166,6 +171,19 @@ def growth_table(backends: Results) -> str:
             rows.append([NAMES[kind], stage["events"], intake["requests_per_s"], intake["p99_ms"]])
             rows[-1] += [_slowest(stage["queries"]), rebuild["all_projections"]["events_per_s"]]
             rows[-1].append(rebuild["peak_rss_mib"])
+    return table(header, rows)
+
+
+def console_table(backends: Results) -> str:
+    header = ["backend", "events", "page", "console", "/v1 route", "/v1", "ratio p50 / p99"]
+    rows: list[list[object]] = []
+    for kind, measured in backends.items():
+        console = measured["console"]
+        for name, pair in console["pages"].items():
+            page, route = PAIRS[name]
+            rows.append([NAMES[kind], console["events"], f"`{page}`", _latencies(pair["console"])])
+            rows[-1] += [f"`{route}`", _latencies(pair["api"])]
+            rows[-1].append(f"{pair['p50_ratio']} / {pair['p99_ratio']}")
     return table(header, rows)
 
 

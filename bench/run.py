@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from bench.append_rate import append_rate
+from bench.console_pages import measure_console
 from bench.databases import Backends, Kind, fresh_database
 from bench.intake_rate import intake_side_by_side
 from bench.load import LoadBounds
@@ -62,6 +63,17 @@ def run_benchmarks(plan: Plan, backends: Backends) -> dict[str, Any]:
                 plan.stage_sizes, plan.ticket_pool, plan.queries, plan.intake, plan.runs
             )
             measured["stages"] = measure_stages(backends, kind, stage_plan, log_dir, say)
+        if "console" in plan.measurements:
+            measured["console"] = measure_console(
+                backends,
+                kind,
+                plan.console_events,
+                min(plan.pool, max(plan.console_events // 10, 1)),
+                plan.console_queries,
+                plan.runs,
+                log_dir,
+                say,
+            )
         results["backends"][kind] = measured
     return results
 
@@ -97,6 +109,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
         plan = replace(plan, growth_sizes=sizes)
     if args.runs is not None:
         plan = replace(plan, runs=args.runs)
+    if args.console_events is not None:
+        plan = replace(plan, console_events=args.console_events)
     if args.requests is not None or args.seconds is not None:
         plan = replace(
             plan,
@@ -134,6 +148,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness")
     parser.add_argument("--events", type=int, help="events in the main log (full: 1,000,000)")
+    parser.add_argument(
+        "--console-events", type=int, help="events in the console pages' log (full: 100,000)"
+    )
     parser.add_argument("--growth-sizes", help="log sizes to compare, comma-separated")
     parser.add_argument("--runs", type=int, help="runs per load figure (the median is kept)")
     parser.add_argument("--requests", type=int, help="requests per load run")
@@ -141,7 +158,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--backends", help="postgres,sqlite (default both)")
     parser.add_argument(
         "--only",
-        help="intake,append,stages: run only these; the results go to stderr and a JSON "
+        help="intake,append,stages,console: run only these; the results go to stderr and a JSON "
         "file, and BENCHMARKS.md is left alone",
     )
     parser.add_argument("--note", default="", help="a remark printed above the table")
@@ -170,6 +187,15 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             } | {"ratio": intake["ratio"]}
         if "append" in measured:
             figures["append"] = measured["append"]["events_per_s"]
+        if "console" in measured:
+            figures["console"] = {
+                name: {
+                    "console_ms": [pair["console"]["p50_ms"], pair["console"]["p99_ms"]],
+                    "api_ms": [pair["api"]["p50_ms"], pair["api"]["p99_ms"]],
+                    "ratio": [pair["p50_ratio"], pair["p99_ratio"]],
+                }
+                for name, pair in measured["console"]["pages"].items()
+            }
         shown[kind] = figures
     return shown
 

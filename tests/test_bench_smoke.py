@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import psycopg
 
+from bench.console_pages import PAIRS
 from bench.databases import Backends, Kind
 from bench.load import LoadBounds
 from bench.plan import Plan
@@ -47,6 +48,8 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
         queries=TINY,
         append_one_per_call=10,
         append_hundred_per_call=200,
+        console_events=120,
+        console_queries=LoadBounds(connections=1, requests=20, seconds=2),
         backends=(kind,),
     )
 
@@ -90,6 +93,16 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
     assert stage["storage"]["total_bytes_per_event"] > 0
     assert stage["storage"]["raw_body_bytes_per_event"] > 0
     assert stage["intake"]["runs"][0]["ok"] > 0
+    console = measured["console"]
+    assert console["events"] == 120
+    assert set(console["pages"]) == set(PAIRS)
+    for pair in console["pages"].values():
+        for side in ("console", "api"):
+            (run,) = pair[side]["runs"]
+            assert run["statuses"] == {"200": run["requests"]}
+            assert run["requests"] > 0
+        assert pair["p50_ratio"] is not None
+        assert pair["p99_ratio"] is not None
     if kind == "postgres":
         assert bench_schemas(backends.postgres_url) == []
     else:
@@ -106,3 +119,4 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
     assert "old figures" not in text
     assert "### Intake over HTTP" in text
     assert "### Growth" in text
+    assert "### Console pages beside the /v1 routes" in text

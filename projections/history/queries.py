@@ -218,6 +218,17 @@ def feed_page(
     return entries[:count]
 
 
+def latest_changes(view: ProjectionStore, count: int) -> list[dict[str, Any]]:
+    """The `count` most recent rows of the feed, newest first."""
+    rows = fetch_all(
+        view,
+        "SELECT position, seq, ticket_id, event_id, version, source_iso, received_iso, "
+        "path, op, old_value, new_value FROM {feed} ORDER BY position DESC, seq DESC LIMIT ?",
+        (count,),
+    )
+    return [_feed_item(row) for row in rows]
+
+
 def whole_feed(view: ProjectionStore, feed_filter: FeedFilter) -> Iterator[list[dict[str, Any]]]:
     """Every matching entry, a batch at a time, so memory stays flat however long the feed."""
     after: Key | None = FEED_START

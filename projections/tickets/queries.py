@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from projections.store.reads import fetch_one
+from projections.store.reads import fetch_all, fetch_one
 from projections.store.views import ProjectionStore
 from projections.tickets.projection import SUMMARY_FIELDS
 from service import json_codec
@@ -83,6 +84,50 @@ def list_current(
             (*params, limit),
         )
         return [_summary(row) for row in cursor.fetchall()]
+
+
+def event_ticket_counts(view: ProjectionStore, limit: int) -> list[dict[str, Any]]:
+    """Each Ingresse event with how many tickets it has now, by eventId (null last)."""
+    rows = fetch_all(
+        view,
+        "SELECT event_id, count(*) FROM {current} GROUP BY event_id "
+        "ORDER BY event_id IS NULL, event_id LIMIT ?",
+        (limit,),
+    )
+    return [{"eventId": event_id, "tickets": count} for event_id, count in rows]
+
+
+def find_by_name(view: ProjectionStore, text: str, limit: int) -> list[dict[str, Any]]:
+    """Current states whose name holds `text`, ignoring case, by ticket id.
+
+    `name` is stored as JSON text, so `text` is looked for as it would be written in JSON;
+    `%`, `_` and the escape character match only themselves.
+    """
+    written = json_codec.dump_text(text)[1:-1].lower()
+    pattern = "%" + "".join(f"!{c}" if c in "%_!" else c for c in written) + "%"
+    with view.reading() as cursor:
+        cursor.execute(
+            view.sql(
+                "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
+                f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} "
+                "WHERE lower(name) LIKE ? ESCAPE '!' ORDER BY ticket_id LIMIT ?"
+            ),
+            (pattern, limit),
+        )
+        return [_summary(row) for row in cursor.fetchall()]
+
+
+def current_snapshots(view: ProjectionStore, ticket_ids: Sequence[int]) -> dict[int, Any]:
+    """The current snapshot of each of `ticket_ids` that is known."""
+    if not ticket_ids:
+        return {}
+    marks = ", ".join("?" for _ in ticket_ids)
+    rows = fetch_all(
+        view,
+        f"SELECT ticket_id, snapshot FROM {{current}} WHERE ticket_id IN ({marks})",
+        ticket_ids,
+    )
+    return {ticket_id: json_codec.loads(snapshot) for ticket_id, snapshot in rows}
 
 
 def children_of(

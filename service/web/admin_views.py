@@ -6,24 +6,32 @@ import asyncio
 
 from aiohttp import web
 
-from service.chain import verify
+from service.chain import VerifyReport, verify
 from service.persistence.links import chain_rows
+from service.quarantine import QuarantinedDelivery
 from service.web.auth import check_scope
 from service.web.errors import bad_request, json_response, not_found
-from service.web.keys import LOG, QUARANTINE, READERS, SETTINGS
+from service.web.keys import LAST_VERIFY, LOG, QUARANTINE, READERS, SETTINGS
 from service.web.paging import Page, page_params
 from service.web.reading import BIGINT_RANGE
 
 
 async def verify_log(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
-    log = request.app[LOG].chained_recorder
+    report = await verify_chain(request.app)
+    return json_response(report.as_json())
+
+
+async def verify_chain(app: web.Application) -> VerifyReport:
+    """Check the whole chain now, and keep the outcome as the last verify result."""
+    log = app[LOG].chained_recorder
     loop = asyncio.get_running_loop()
     # One quick attempt first: the library's paged reads retry for half a minute on a lost
     # database, and the caller deserves a prompt 503 instead.
-    await loop.run_in_executor(request.app[READERS], log.chain_head)
-    report = await loop.run_in_executor(request.app[READERS], lambda: verify(chain_rows(log)))
-    return json_response(report.as_json())
+    await loop.run_in_executor(app[READERS], log.chain_head)
+    report = await loop.run_in_executor(app[READERS], lambda: verify(chain_rows(log)))
+    app[LAST_VERIFY].record(report)
+    return report
 
 
 async def checkpoint(request: web.Request) -> web.Response:
@@ -37,6 +45,18 @@ async def checkpoint(request: web.Request) -> web.Response:
 
 async def list_quarantine(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
+    page = await quarantine_page(request)
+    return json_response(page.as_json([item.summary_json() for item in page.items]))
+
+
+async def show_quarantined(request: web.Request) -> web.Response:
+    check_scope(request, request.app[SETTINGS], "admin")
+    item = await quarantined(request)
+    return json_response(item.full_json())
+
+
+async def quarantine_page(request: web.Request) -> Page[QuarantinedDelivery]:
+    """The page of rejected deliveries that `limit` and `cursor` ask for, newest first."""
     limit, cursor = page_params(request)
     before = cursor.get("before")
     if before is not None and not isinstance(before, int):
@@ -45,12 +65,11 @@ async def list_quarantine(request: web.Request) -> web.Response:
     items = await asyncio.get_running_loop().run_in_executor(
         request.app[READERS], lambda: store.page(limit + 1, before)
     )
-    page = Page.of(items, limit, lambda last: {"before": last.id})
-    return json_response(page.as_json([item.summary_json() for item in page.items]))
+    return Page.of(items, limit, lambda last: {"before": last.id})
 
 
-async def show_quarantined(request: web.Request) -> web.Response:
-    check_scope(request, request.app[SETTINGS], "admin")
+async def quarantined(request: web.Request) -> QuarantinedDelivery:
+    """The rejected delivery the path's `id` names; 404 when there is none."""
     try:
         quarantine_id = int(request.match_info["id"])
     except ValueError:
@@ -63,4 +82,4 @@ async def show_quarantined(request: web.Request) -> web.Response:
     )
     if item is None:
         raise not_found()
-    return json_response(item.full_json())
+    return item

@@ -10,12 +10,14 @@ from aiohttp import web
 
 from projections.runtime.wakeups import LogSignal
 from service import bootstrap
+from service.console import setup_console
 from service.metrics import Metrics
 from service.settings import Settings
 from service.signatures import SignatureVerifier
 from service.web.errors import json_errors
 from service.web.keys import (
     INTAKE,
+    LAST_VERIFY,
     LOG,
     LOG_SIGNAL,
     METRICS,
@@ -28,6 +30,7 @@ from service.web.keys import (
 )
 from service.web.reading import release_reads
 from service.web.routes import setup_routes
+from service.web.verification import LastVerify
 
 # Queries and admin reads share a bounded pool: the storage API is synchronous.
 READER_THREADS = 8
@@ -43,6 +46,7 @@ def create_app(settings: Settings, projection_worker: bool = False) -> web.Appli
     app[METRICS] = Metrics()
     app[LOG_SIGNAL] = LogSignal()
     app[REBUILDS] = set[asyncio.Task[None]]()
+    app[LAST_VERIFY] = LastVerify()
     app[SIGNATURES] = (
         SignatureVerifier.from_setting(settings.signing_secret.get_secret_value())
         if settings.signing_secret is not None
@@ -55,6 +59,7 @@ def create_app(settings: Settings, projection_worker: bool = False) -> web.Appli
         projections_in_a_worker if projection_worker else projections_following_the_log
     )
     setup_routes(app)
+    setup_console(app)
     return app
 
 

@@ -40,10 +40,10 @@ async def ticket_history(request: web.Request) -> web.Response:
     view = await projection_for_read(request, PROJECTION)
     ticket_id = path_int(request, "ticketId")
     limit, cursor = page_params(request)
-    after = _cursor_key(cursor)
+    after = cursor_key(cursor)
     zone = request.app[SETTINGS].zone
     since, until = micros_param(request, "since", zone), micros_param(request, "until", zone)
-    path = _path_param(request)
+    path = path_param(request)
     entries = await in_reader(
         request,
         lambda: history_queries.ticket_history(
@@ -65,19 +65,12 @@ async def ticket_history(request: web.Request) -> web.Response:
 
 async def change_feed(request: web.Request) -> web.StreamResponse:
     view = await projection_for_read(request, PROJECTION)
-    zone = request.app[SETTINGS].zone
-    feed_filter = FeedFilter(
-        event_id=int_param(request, "eventId"),
-        ticket_id=int_param(request, "ticketId"),
-        path=_path_param(request),
-        since_us=micros_param(request, "since", zone),
-        until_us=micros_param(request, "until", zone),
-    )
+    feed_filter = feed_filter_param(request)
     output_format = _feed_format(request)
     if output_format is not None:
-        return await _stream_feed(request, view, feed_filter, output_format)
+        return await stream_feed(request, view, feed_filter, output_format)
     limit, cursor = page_params(request)
-    after = _cursor_key(cursor) or FEED_START
+    after = cursor_key(cursor) or FEED_START
     entries = await in_reader(
         request, lambda: history_queries.feed_page(view, feed_filter, after, limit + 1)
     )
@@ -85,11 +78,18 @@ async def change_feed(request: web.Request) -> web.StreamResponse:
     return json_response(page.as_json([item for _, item in page.items]))
 
 
-async def _stream_feed(
-    request: web.Request, view: ProjectionStore, feed_filter: FeedFilter, output_format: FeedFormat
+async def stream_feed(
+    request: web.Request,
+    view: ProjectionStore,
+    feed_filter: FeedFilter,
+    output_format: FeedFormat,
+    filename: str | None = None,
 ) -> web.StreamResponse:
-    """The whole filtered feed, read a batch at a time on the reader pool."""
+    """The whole filtered feed, read a batch at a time on the reader pool; with `filename`,
+    as a download of that name."""
     response = web.StreamResponse()
+    if filename is not None:
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.content_type = _CONTENT_TYPES[output_format]
     response.charset = "utf-8"
     await response.prepare(request)
@@ -106,6 +106,18 @@ async def _stream_feed(
             )
     await response.write_eof()
     return response
+
+
+def feed_filter_param(request: web.Request) -> FeedFilter:
+    """The feed's filters: `eventId`, `ticketId`, `path`, `since`, `until`."""
+    zone = request.app[SETTINGS].zone
+    return FeedFilter(
+        event_id=int_param(request, "eventId"),
+        ticket_id=int_param(request, "ticketId"),
+        path=path_param(request),
+        since_us=micros_param(request, "since", zone),
+        until_us=micros_param(request, "until", zone),
+    )
 
 
 def _feed_format(request: web.Request) -> FeedFormat | None:
@@ -126,7 +138,7 @@ def _feed_format(request: web.Request) -> FeedFormat | None:
     raise bad_request("format must be json, ndjson or csv")
 
 
-def _path_param(request: web.Request) -> PathFilter | None:
+def path_param(request: web.Request) -> PathFilter | None:
     raw = request.query.get("path")
     if raw is None:
         return None
@@ -138,7 +150,7 @@ def _path_param(request: web.Request) -> PathFilter | None:
         ) from None
 
 
-def _cursor_key(cursor: dict[str, Any]) -> Key | None:
+def cursor_key(cursor: dict[str, Any]) -> Key | None:
     after = cursor.get("after")
     if after is None:
         return None

@@ -16,6 +16,7 @@ from service.metrics import Metrics
 from service.quarantine import QuarantineStore
 from service.settings import Settings
 from service.signatures import SignatureVerifier
+from service.web.verification import LastVerify
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
@@ -29,3 +30,4 @@ LOG_SIGNAL = web.AppKey("log_signal", LogSignal)
 REBUILDS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("rebuilds")
 # What each query request must hand back once it is done with the generation it read.
 RELEASES: web.RequestKey[list[Callable[[], None]]] = web.RequestKey("releases")
+LAST_VERIFY = web.AppKey("last_verify", LastVerify)

@@ -84,12 +84,18 @@ class _Schemas(GenerateJsonSchema):
         return self.generate_inner(schema["schema"])
 
 
+# Routes named with this prefix are pages for people (the console), not operations of the API.
+PAGE_ROUTE_PREFIX = "console-"
+
+
 def served_operations(router: web.UrlDispatcher) -> list[tuple[str, str]]:
-    """(method, path template) of every route, in the order the route table adds them."""
+    """(method, path template) of every API route, in the order the route table adds them."""
     return [
         (route.method.lower(), route.resource.canonical)
         for route in router.routes()
-        if route.method != "HEAD" and route.resource is not None
+        if route.method != "HEAD"
+        and route.resource is not None
+        and not (route.resource.name or "").startswith(PAGE_ROUTE_PREFIX)
     ]
 
 

@@ -24,17 +24,24 @@ async def list_projections(request: web.Request) -> web.Response:
 
 async def rebuild_projection(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
-    live = request.app[PROJECTIONS]
     name = request.match_info["name"]
-    if name not in live.names():
+    if not start_rebuild(request.app, name):
         raise not_found()
+    return json_response({"name": name, "state": "rebuilding"}, status=202)
+
+
+def start_rebuild(app: web.Application, name: str) -> bool:
+    """Start rebuilding projection `name` in the background; False when there is none."""
+    live = app[PROJECTIONS]
+    if name not in live.names():
+        return False
     task = asyncio.create_task(live.rebuild(name), name=f"rebuild-{name}")
     # Keep a reference so the task is not collected mid-rebuild; its failure shows as the
     # projection's "failed" state, already logged by the rebuild.
-    rebuilds = request.app[REBUILDS]
+    rebuilds = app[REBUILDS]
     rebuilds.add(task)
     task.add_done_callback(_forget(rebuilds))
-    return json_response({"name": name, "state": "rebuilding"}, status=202)
+    return True
 
 
 def _forget(rebuilds: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:

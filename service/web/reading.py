@@ -25,6 +25,11 @@ Result = TypeVar("Result")
 async def projection_for_read(request: web.Request, name: str) -> ProjectionStore:
     """Authorise, honour `minPosition`, and hand back the store that answers now."""
     check_scope(request, request.app[SETTINGS], "read")
+    return await projection_view(request, name)
+
+
+async def projection_view(request: web.Request, name: str) -> ProjectionStore:
+    """The store that answers now, once `minPosition` (if given) has been applied."""
     live = request.app[PROJECTIONS]
     min_position = int_param(request, "minPosition")
     if min_position is not None and not await live.wait_for(

@@ -49,7 +49,7 @@ async def show_ticket(request: web.Request) -> web.Response:
 
 async def list_tickets(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "tickets")
-    limit, after = _page_after(request)
+    limit, after = page_after(request)
     event_id = int_param(request, "eventId")
     parent = int_param(request, "parent")
     ticket_type = request.query.get("type")
@@ -70,7 +70,7 @@ async def list_tickets(request: web.Request) -> web.Response:
 async def ticket_children(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "tickets")
     ticket_id = path_int(request, "ticketId")
-    limit, after = _page_after(request)
+    limit, after = page_after(request)
     children = await in_reader(
         request,
         lambda: ticket_queries.children_of(view, ticket_id, after_ticket_id=after, limit=limit + 1),
@@ -81,7 +81,7 @@ async def ticket_children(request: web.Request) -> web.Response:
     return json_response(marked(_page(children, limit), stale))
 
 
-def _page_after(request: web.Request) -> tuple[int, int | None]:
+def page_after(request: web.Request) -> tuple[int, int | None]:
     """`limit`, and the ticket id a page of tickets (ordered by id) starts after."""
     limit, cursor = page_params(request)
     after = cursor.get("after")

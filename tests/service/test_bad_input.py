@@ -271,13 +271,16 @@ async def test_wrong_methods_and_unknown_paths_are_json_and_not_quarantined(
     for path in (
         "/webhooks/ingresse/",
         "/webhooks/other",
-        "/",
+        "/nothing",
         "/v1/nothing",
         "/%00",
         "/v2/tickets",
     ):
         bad = Bad(f"POST {path}", body, 404, "not_found")
         await expect_clean_reject(client, posting(body, path), bad)
+    # The console's home page is there, for GET only.
+    home = Bad("POST /", body, 405, "method_not_allowed")
+    await expect_clean_reject(client, posting(body, "/"), home)
     await expect_clean_reject(
         client,
         posting(body, "/v1/tickets"),

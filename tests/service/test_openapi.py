@@ -16,6 +16,7 @@ from pytest_aiohttp import AiohttpClient
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from service.console.routes import PREFIX as CONSOLE_PREFIX
 from service.web.app import create_app
 from service.web.openapi import build_spec, served_operations
 from service.web.routes import setup_routes
@@ -80,10 +81,13 @@ async def documented(response: ClientResponse, path: str, method: str = "get") -
 
 
 def app_operations(app: web.Application) -> set[tuple[str, str]]:
+    """The API's operations: the console's pages are HTML for people, not in the document."""
     return {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
-        if route.method != "HEAD" and route.resource is not None
+        if route.method != "HEAD"
+        and route.resource is not None
+        and not (route.resource.name or "").startswith(CONSOLE_PREFIX)
     }
 
 
