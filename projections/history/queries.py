@@ -46,6 +46,11 @@ FEED_COLUMNS = (
     "supersededBy",
 )
 FEED_START: Key = (0, -1)
+# The feed columns an item is made of, in `_feed_item`'s order.
+FEED_ROW = (
+    "position, seq, ticket_id, event_id, version, version_position, source_iso, received_iso, "
+    "path, op, old_value, new_value, superseded_by"
+)
 SCAN_BATCH = 1000
 
 
@@ -188,10 +193,7 @@ def feed_batch(
     where, params = feed_filter.sql(after)
     rows = fetch_all(
         view,
-        "SELECT position, seq, ticket_id, event_id, version, version_position, source_iso, "
-        f"received_iso, path, op, old_value, new_value, superseded_by FROM {{feed}} "
-        f"WHERE {where} "
-        f"ORDER BY {feed_filter.order()} LIMIT ?",
+        f"SELECT {FEED_ROW} FROM {{feed}} WHERE {where} ORDER BY {feed_filter.order()} LIMIT ?",
         (*params, batch_size),
     )
     path = feed_filter.path
@@ -219,11 +221,11 @@ def feed_page(
 
 
 def latest_changes(view: ProjectionStore, count: int) -> list[dict[str, Any]]:
-    """The `count` most recent rows of the feed, newest first."""
+    """The `count` most recent current rows of the feed, newest first."""
     rows = fetch_all(
         view,
-        "SELECT position, seq, ticket_id, event_id, version, source_iso, received_iso, "
-        "path, op, old_value, new_value FROM {feed} ORDER BY position DESC, seq DESC LIMIT ?",
+        f"SELECT {FEED_ROW} FROM {{feed}} WHERE superseded_by IS NULL "
+        "ORDER BY position DESC, seq DESC LIMIT ?",
         (count,),
     )
     return [_feed_item(row) for row in rows]
