@@ -22,12 +22,13 @@ from projections.runtime.wakeups import LogSignal, listen_for_commits
 from projections.runtime.worker_client import WorkerClient
 from projections.store.generations import ProjectionStores
 from service.application import TicketAudit
-from service.committer import GroupCommitter
+from service.committer import GroupCommitter, QueueBounds
 from service.intake import Intake
 from service.metrics import Metrics
 from service.quarantine import QuarantineStore, open_quarantine
 from service.settings import DatabaseLocation, Settings
 from service.storage import open_log
+from service.storage_circuit import StorageCircuit
 
 
 @asynccontextmanager
@@ -41,10 +42,12 @@ async def opened_log(location: DatabaseLocation) -> AsyncIterator[TicketAudit]:
 
 @dataclass(frozen=True)
 class WriteSide:
-    """Everything a delivery passes through: the intake, its group commit and quarantine."""
+    """Everything a delivery passes through: the intake, its group commit and quarantine,
+    and the circuit that refuses deliveries while storage is down."""
 
     intake: Intake
     quarantine: QuarantineStore
+    circuit: StorageCircuit
 
 
 @asynccontextmanager
@@ -62,7 +65,14 @@ async def opened_write_side(
         metrics.commit_batch_size.observe(batch_size)
         on_commit()
 
-    committer = GroupCommitter(log.record_deliveries, on_batch=committed)
+    recorder = log.chained_recorder
+    # Connections opened before an outage are dead after it: replace them before writing.
+    circuit = StorageCircuit(recorder.probe_write, on_closed=recorder.renew_connections)
+    bounds = QueueBounds(settings.intake_queue_deliveries, settings.intake_queue_bytes)
+    committer = GroupCommitter(log.record_deliveries, circuit, bounds, on_batch=committed)
+    metrics.intake_waiting.set_function(lambda: committer.waiting)
+    metrics.intake_writing.set_function(lambda: committer.writing)
+    metrics.storage_down.set_function(lambda: circuit.is_open)
     await committer.start()
     intake = Intake(
         committer,
@@ -73,9 +83,10 @@ async def opened_write_side(
         metrics,
     )
     try:
-        yield WriteSide(intake, quarantine)
+        yield WriteSide(intake, quarantine, circuit)
     finally:
         await committer.stop()
+        await circuit.stop()
         quarantine.close()
 
 

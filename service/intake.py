@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from service.canonical import content_id, data_hash, delivery_id
-from service.committer import GroupCommitter, StorageUnavailable
+from service.committer import GroupCommitter, QueueFull, StorageUnavailable
 from service.domain import DeliveryFacts
 from service.metrics import Metrics
 from service.payload import DeliveryRejected, Envelope, parse_delivery, parse_source_timestamp
@@ -43,6 +43,7 @@ class Answer:
 STORAGE_UNAVAILABLE = Answer(
     503, {"error": "storage_unavailable"}, {"Retry-After": RETRY_AFTER_SECONDS}
 )
+QUEUE_FULL = Answer(503, {"error": "queue_full"}, {"Retry-After": RETRY_AFTER_SECONDS})
 
 
 class Intake:
@@ -76,6 +77,8 @@ class Intake:
             outcome = await self._committer.submit(delivery_facts(envelope, raw, self._source_zone))
         except StorageUnavailable:
             return STORAGE_UNAVAILABLE
+        except QueueFull:
+            return QUEUE_FULL
         return Answer(201 if outcome.status == "recorded" else 200, outcome.as_json())
 
     async def too_large(self, head: bytes, size: int, received_at: datetime) -> Answer:

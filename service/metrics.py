@@ -28,6 +28,21 @@ class Metrics:
         )
         # Each outcome's counter, found once: `labels()` checks and locks on every call.
         self._by_outcome: dict[str, Counter] = {}
+        self.intake_waiting = Gauge(
+            "ticket_audit_intake_waiting_deliveries",
+            "Deliveries waiting for the log writer (bounded by TICKET_AUDIT_INTAKE_QUEUE_*)",
+            registry=self.registry,
+        )
+        self.intake_writing = Gauge(
+            "ticket_audit_intake_writing_deliveries",
+            "Deliveries in the log transaction being written now",
+            registry=self.registry,
+        )
+        self.storage_down = Gauge(
+            "ticket_audit_storage_down",
+            "1 while deliveries are refused because storage failed, until a probe write passes",
+            registry=self.registry,
+        )
         self.quarantine_dropped = Gauge(
             "ticket_audit_quarantine_dropped",
             "Quarantined deliveries dropped, oldest first, to keep the quarantine bounded",

@@ -16,6 +16,9 @@ from projections.runtime.worker_client import DATABASE_VARIABLE
 from service.bootstrap import opened_log
 from service.logs import configure_logging, inherited_log_format
 from service.settings import DatabaseLocation
+from service.storage_errors import STORAGE_ERRORS, storage_error_cause
+
+logger = logging.getLogger(__name__)
 
 # Intake's 201 waits on a commit; a read model only has to catch up. When the cores are all
 # busy (a burst of deliveries), the scheduler should favour `serve`: the worker catches up
@@ -50,6 +53,13 @@ def main() -> int:
     except BrokenPipeError:
         # `serve` is gone: nobody is left to report to.
         return 0
+    except STORAGE_ERRORS as error:
+        # One line with the cause: `serve` starts another worker, which tries again.
+        cause = storage_error_cause(error)
+        logging.getLogger(__name__).error(
+            "projection worker stopped: storage unavailable: %s", cause
+        )
+        return 1
     return 0
 
 

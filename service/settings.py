@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     data_dir: str = "data"
     access_log: Literal["common", "json", "off"] = "common"
     log_format: Literal["text", "json"] = "text"
+    # Deliveries waiting for the log writer; past either bound, intake answers 503 at once.
+    intake_queue_deliveries: int = Field(default=10_000, gt=0)
+    intake_queue_bytes: int = Field(default=64 * 1_048_576, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -1,6 +1,8 @@
 """Storage failures, in one place: which exceptions mean "storage is unreachable or failing"
-(one list for every part that retries, answers 503 or reports a projection as failed), and the
-one-line reason, naming cause and fix, that each command gives when it cannot start.
+(one list for every part that retries, answers 503 or reports a projection as failed), the
+one-line reason, naming cause and fix, that each command gives when it cannot start, and the
+one-line cause of a failure met while running (`storage_error_cause`), which the write path,
+the HTTP error mapping and the projections log the same way.
 
 What can go wrong while starting is a small set of well-known situations, each classified here
 once so that `serve` and every other command say the same thing about it, with no traceback.
@@ -9,6 +11,7 @@ once so that `serve` and every other command say the same thing about it, with n
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -257,3 +260,75 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
+
+
+# While running: a storage failure's cause in words, for the log and for /readyz.
+
+# PostgreSQL error codes whose meaning is plainer than their message.
+_SQLSTATE_CAUSES = {
+    "53100": "disk full",
+    "53200": "database out of memory",
+    "53300": "too many connections",
+    "57P01": "database shut down (connection terminated by the administrator)",
+    "57P02": "database crashed (connection terminated)",
+    "57P03": "database is starting up or shutting down",
+    "25006": "database is read-only",
+    "55P03": "lock wait timed out",
+}
+_SQLITE_CAUSES = {
+    "SQLITE_FULL": "disk full",
+    "SQLITE_READONLY": "database file is read-only",
+    "SQLITE_CANTOPEN": "cannot open the database file",
+    "SQLITE_BUSY": "database file locked by another writer",
+    "SQLITE_IOERR": "I/O error on the database file",
+    "SQLITE_CORRUPT": "database file is corrupt",
+}
+_OS_CAUSES = {errno.ENOSPC: "disk full", errno.EROFS: "read-only file system"}
+_REFUSED_AT = re.compile(
+    r'server at "([^"]+)"(?: \([^)]*\))?, port (\d+) failed: Connection refused'
+)
+_MISSING_DATABASE = re.compile(r'database "([^"]+)" does not exist')
+
+
+def storage_error_cause(error: BaseException) -> str:
+    """The cause of a storage error as an operator would say it, e.g. "disk full"."""
+    for link in _chain(error):
+        cause = _known_cause(link)
+        if cause is not None:
+            return cause
+    return _first_line(error)
+
+
+def _known_cause(error: BaseException) -> str | None:
+    text = str(error)
+    if isinstance(error, psycopg.Error):
+        refused = _REFUSED_AT.search(text)
+        if refused:
+            return f"connection refused at {refused[1]}:{refused[2]}"
+        missing = _MISSING_DATABASE.search(text)
+        if missing:
+            return f"database {missing[1]} does not exist"
+        if error.sqlstate in _SQLSTATE_CAUSES:
+            return _SQLSTATE_CAUSES[error.sqlstate]
+        if "server closed the connection unexpectedly" in text or "consuming input failed" in text:
+            return "connection to the database lost"
+        if "timeout expired" in text or "timed out" in text:
+            return f"database did not answer in time: {_first_line(error)}"
+    if isinstance(error, psycopg_pool.PoolTimeout):
+        return "no database connection available in time"
+    if isinstance(error, sqlite3.Error):
+        name = getattr(error, "sqlite_errorname", "")
+        for prefix, cause in _SQLITE_CAUSES.items():
+            if name.startswith(prefix):
+                return cause
+    if isinstance(error, OSError) and error.errno in _OS_CAUSES:
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{_OS_CAUSES[error.errno]}{where}"
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines:
+        return lines[0]
+    return f"{type(error).__name__} without a message"

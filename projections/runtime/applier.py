@@ -27,7 +27,7 @@ from projections.runtime.leadership import Leadership
 from projections.runtime.log_reader import LogSource
 from projections.runtime.wakeups import LogSignal, PostgresListener, wait_round
 from projections.store.generations import ProjectionStores
-from service.storage_errors import STORAGE_ERRORS
+from service.storage_errors import STORAGE_ERRORS, storage_error_cause
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,10 @@ class Applier(AnsweringProjections):
                 await self._stand_by(answering)
                 continue
             except STORAGE_ERRORS as error:
-                logger.warning("projection %s waiting for storage: %s", name, error)
+                # One line when it stops, one when it resumes: not one per retry.
+                if answering.state != "failed":
+                    cause = storage_error_cause(error)
+                    logger.warning("projection %s waiting for storage: %s", name, cause)
                 self._set_state(answering, "failed")
                 await wait_round(round_, self._poll * 4)
                 continue
@@ -122,6 +125,7 @@ class Applier(AnsweringProjections):
                 self._set_state(answering, "failed")
                 raise
             if answering.state == "failed":
+                logger.info("projection %s applying again", name)
                 self._set_state(answering, "live")
             if applied:
                 answering.parked = feed.parked

@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Identifier
 from projections.runtime.log_reader import LogSource
 from service.database import connect
 from service.settings import DatabaseLocation
+from service.storage_errors import storage_error_cause
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +82,23 @@ class PostgresListener:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        lost = False
         while not self._stopping.is_set():
             try:
                 with connect(self._location) as conn:
                     conn.execute(SQL("LISTEN {0}").format(Identifier(self._channel)))
+                    if lost:
+                        logger.info("log listener listening again")
+                        lost = False
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=LISTEN_TIMEOUT_SECONDS, stop_after=1):
                             self._loop.call_soon_threadsafe(self._signal.notify)
             except psycopg.Error as error:
-                logger.warning("log listener reconnecting after %s", type(error).__name__)
+                # One line per loss, not one per reconnection attempt.
+                if not lost:
+                    cause = storage_error_cause(error)
+                    logger.warning("log listener lost its connection: %s; reconnecting", cause)
+                    lost = True
                 self._stopping.wait(1.0)
 
 

@@ -134,8 +134,14 @@ class ChainedRecorder(Protocol):
     def batch(self) -> AbstractContextManager[None]:
         """Around the reads and the write of one batch, made by one thread."""
 
+    def probe_write(self) -> None:
+        """Raise a storage error unless the log would take a write now; leave no data."""
+
     def drop_broken_connections(self) -> None:
         """After a lost connection: forget the pooled ones the database has closed."""
+
+    def renew_connections(self) -> None:
+        """After an outage: replace every pooled connection, all presumed dead."""
 
     def known_facts(self, content_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:
         """The versions that recorded these contents, and the tickets' heads."""

@@ -5,12 +5,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import InterfaceError as LibraryInterfaceError
 from eventsourcing.persistence import OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    ConnectionPool,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow, tuple_row
@@ -27,6 +32,9 @@ from service.persistence.links import (
     known_facts_of,
 )
 from service.persistence.postgres_statements import statements
+
+# libpq's smallest: a server that is unreachable (rather than refusing) costs a probe this.
+PROBE_CONNECT_TIMEOUT_SECONDS = 2
 
 
 class PostgresChainedRecorder(PostgresApplicationRecorder):
@@ -52,6 +60,43 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 yield
             finally:
                 self._batch.connection = None
+
+    def probe_write(self) -> None:
+        # A connection of its own: the pool's may be dead after an outage, and the pool
+        # waits out its reconnection backoff. A transaction id is refused on a read-only
+        # server, and the commit writes to the server's log.
+        # The library gives its pool the connection's settings as a plain dict.
+        options = dict(cast(dict[str, Any], self.datastore.pool.kwargs))
+        options.pop("row_factory", None)
+        with psycopg.connect(connect_timeout=PROBE_CONNECT_TIMEOUT_SECONDS, **options) as probe:
+            probe.execute("SELECT txid_current()")
+
+    def renew_connections(self) -> None:
+        """A new pool, filling at once, in place of one whose connections all died.
+
+        The old pool would discard its dead connections one use at a time (each costing a
+        delivery), and reconnects with a backoff that grows through an outage (seconds
+        after the database is back). Connections still out of the old pool are closed as
+        they come back.
+        """
+        datastore = self.datastore
+        old = datastore.pool
+        fresh: ConnectionPool[Connection[DictRow]] = ConnectionPool(
+            connection_class=Connection[DictRow],
+            kwargs=old.kwargs,
+            min_size=old.min_size,
+            max_size=old.max_size,
+            open=False,
+            configure=datastore.after_connect_func(),
+            check=ConnectionPool.check_connection if datastore.pre_ping else None,
+            timeout=old.timeout,
+            max_waiting=old.max_waiting,
+            max_lifetime=old.max_lifetime,
+            get_password_func=old.get_password_func,
+        )
+        fresh.open(wait=False)
+        datastore.pool = fresh
+        old.close(timeout=0)
 
     def drop_broken_connections(self) -> None:
         # Checks every idle connection now; the pool opens new ones for those it drops.

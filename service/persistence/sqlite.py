@@ -39,6 +39,8 @@ _INDEXED = (
     "FROM {chain} AS link JOIN {events} AS e ON e.rowid = link.position "
     "WHERE link.{column} IN (SELECT value FROM json_each(?))"
 )
+# Written and rolled back by the write probe: more than a page, so that it needs new pages.
+PROBE_BYTES = 8192
 
 
 class SQLiteChainedRecorder(SQLiteApplicationRecorder):
@@ -65,7 +67,17 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         # Connections are local to the process: nothing to save by keeping one.
         return nullcontext()
 
+    def probe_write(self) -> None:
+        # Pages are taken (a full disk or a read-only file refuses them) and given back by
+        # the rollback: the file keeps nothing of the probe.
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("CREATE TABLE storage_probe (b BLOB)")
+            c.execute("INSERT INTO storage_probe VALUES (zeroblob(?))", (PROBE_BYTES,))
+
     def drop_broken_connections(self) -> None:
+        """A file has no connection for a server to close."""
+
+    def renew_connections(self) -> None:
         """A file has no connection for a server to close."""
 
     def known_facts(self, content_ids: Sequence[str], ticket_ids: Sequence[int]) -> KnownFacts:

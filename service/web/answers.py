@@ -304,8 +304,11 @@ class Readiness(BaseModel):
     """Open: the body may say more about what it checked."""
 
     status: Literal["ready", "unavailable"]
-    storage: str = ""
-    projections: str = ""
+    storage: Literal["ok", "unavailable"]
+    cause: str = Field(default="", description="Why storage is unavailable, in words.")
+    projections: str = Field(
+        default="", description="Reported only: it does not make the service unready."
+    )
 
 
 # Errors: each a code, some with details.
@@ -359,6 +362,14 @@ class RequestTimeout(Answer):
 
 class StorageUnavailable(Answer):
     error: Literal["storage_unavailable"]
+
+
+class QueueFull(Answer):
+    error: Literal["queue_full"]
+
+
+class IntakeUnavailable(RootModel[StorageUnavailable | QueueFull]):
+    pass
 
 
 class ProjectionLag(Answer):

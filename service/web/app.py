@@ -16,6 +16,7 @@ from service.settings import Settings
 from service.signatures import SignatureVerifier
 from service.web.errors import json_errors
 from service.web.keys import (
+    CIRCUIT,
     INTAKE,
     LAST_VERIFY,
     LOG,
@@ -81,6 +82,7 @@ async def intake_with_group_commit(app: web.Application) -> AsyncIterator[None]:
     ) as write_side:
         app[INTAKE] = write_side.intake
         app[QUARANTINE] = write_side.quarantine
+        app[CIRCUIT] = write_side.circuit
         yield
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from service import json_codec
 from service.quarantine import QuarantineUnavailable
-from service.storage_errors import STORAGE_ERRORS
+from service.storage_errors import STORAGE_ERRORS, storage_error_cause
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return json_response(error.body, status=error.status, headers=error.headers)
     except UNAVAILABLE_STORAGE as error:
         logger.warning(
-            "storage failed under %s %s: %s", request.method, request.path, type(error).__name__
+            "storage failed under %s %s: %s",
+            request.method,
+            request.path,
+            storage_error_cause(error),
         )
         return json_response(
             {"error": "storage_unavailable"}, status=503, headers={"Retry-After": "2"}

@@ -16,6 +16,7 @@ from service.metrics import Metrics
 from service.quarantine import QuarantineStore
 from service.settings import Settings
 from service.signatures import SignatureVerifier
+from service.storage_circuit import StorageCircuit
 from service.web.verification import LastVerify
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -24,6 +25,7 @@ READERS = web.AppKey("readers", ThreadPoolExecutor)
 LOG = web.AppKey("log", TicketAudit)
 QUARANTINE = web.AppKey("quarantine", QuarantineStore)
 INTAKE = web.AppKey("intake", Intake)
+CIRCUIT = web.AppKey("circuit", StorageCircuit)
 SIGNATURES: web.AppKey[SignatureVerifier | None] = web.AppKey("signatures")
 PROJECTIONS = web.AppKey("projections", AnsweringProjections)
 LOG_SIGNAL = web.AppKey("log_signal", LogSignal)

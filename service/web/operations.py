@@ -179,8 +179,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                 "Over TICKET_AUDIT_MAX_BODY_BYTES; its head quarantined.", a.PayloadTooLarge
             ),
             422: Reply("Invalid fields, or not a `ticket` webhook; quarantined.", a.IntakeRefusal),
+            503: Reply(
+                "Storage unreachable or failing (answered at once while it stays so), or more "
+                "deliveries wait than TICKET_AUDIT_INTAKE_QUEUE_DELIVERIES / _BYTES allow; "
+                "nothing was half-written.",
+                a.IntakeUnavailable,
+                headers=("Retry-After",),
+            ),
         },
-        ("StorageUnavailable",),
+        (),
         (
             Param("token", "query", STRING, "The webhook token, when not sent as a header."),
             Param("webhook-id", "header", STRING, "Standard Webhooks message id."),
@@ -326,7 +333,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("get", "/healthz"): _ops("healthz", "The process is alive", {200: Reply("Alive.", a.Health)}),
     ("get", "/readyz"): _ops(
         "readyz",
-        "Ready to record deliveries",
+        "Ready to record deliveries: storage takes writes",
         {
             200: Reply("Ready.", a.Readiness),
             503: Reply("Not ready.", a.Readiness, headers=("Retry-After",)),

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
+import logging
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+from bench.private_cluster import PrivateCluster, private_clusters_possible, running_cluster
 from tests.helpers import (
     INTAKE,
     TICKET_AUDIT,
@@ -33,94 +33,25 @@ from tests.helpers import (
     post,
 )
 
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 # A request that would hang on a dead database must still be answered within this.
 ANSWER_WITHIN_SECONDS = 30
 # Orchestrators give readiness probes a few seconds at most (Kubernetes: one by default).
 PROBE_WITHIN_SECONDS = 10
 READY_TRIES = 300
 READY_INTERVAL_SECONDS = 0.05
-
-
-class PrivateCluster:
-    """A PostgreSQL server of this test's own, so that it can be stopped and started at will.
-
-    The server refuses to run as root, so its files belong to the `postgres` user and its
-    programs run as that user.
-    """
-
-    def __init__(self, root: Path, port: int) -> None:
-        self.root = root
-        self.port = port
-        self.data = root / "data"
-
-    def _run(self, *args: str, check: bool = True) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *args],
-            check=check,
-            capture_output=True,
-            timeout=60,
-        )
-
-    def init(self) -> None:
-        self._run(
-            str(POSTGRES_BIN / "initdb"),
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "--no-sync",
-        )
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(
-            str(POSTGRES_BIN / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.root / "server.log"),
-            "-o",
-            options,
-            "-w",
-            "start",
-        )
-
-    def stop_immediately(self, *, check: bool = True) -> None:
-        self._run(
-            str(POSTGRES_BIN / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-m",
-            "immediate",
-            "stop",
-            check=check,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres?schema=audit"
+# The contract's bounds are 100 ms to a 503 once the circuit is open and 1 s from storage's
+# return to the circuit closing; checked ten times looser so a loaded machine cannot fail them.
+OPEN_CIRCUIT_ANSWER_SECONDS = 1.0
+CLOSED_AFTER_RESTART_SECONDS = 10.0
+DELIVERIES_AFTER_RECOVERY = 50
 
 
 @pytest.fixture
 def private_cluster() -> Iterator[PrivateCluster]:
-    if not (POSTGRES_BIN / "pg_ctl").exists() or shutil.which("runuser") is None:
+    if not private_clusters_possible():
         pytest.skip("needs PostgreSQL 15's server programs and runuser")
-    # Not under pytest's tmp_path: its parents are private to root, and the server runs as
-    # the postgres user.
-    root = Path(tempfile.mkdtemp(prefix="ticket-audit-pg-"))
-    shutil.chown(root, "postgres", "postgres")
-    cluster = PrivateCluster(root, free_port())
-    try:
-        cluster.init()
-        cluster.start()
+    with running_cluster(free_port()) as cluster:
         yield cluster
-    finally:
-        # Already stopped when the test ended with the server down.
-        cluster.stop_immediately(check=False)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -245,6 +176,57 @@ async def test_the_first_delivery_after_a_database_restart_is_recorded(
     assert (status, answer["ticketId"], answer["version"]) == (201, 4, 1)
     report = await get_json(client, "/v1/audit/verify")
     assert (report["ok"], report["checked"]) == (True, 4)
+
+
+async def timed_post(client: Client, body: bytes) -> tuple[int, dict[str, Any], float]:
+    started = time.monotonic()
+    response = await answered_in_time(client.post(INTAKE, data=body))
+    return response.status, await json_body(response), time.monotonic() - started
+
+
+@pytest.mark.postgres
+async def test_an_outage_is_answered_at_once_and_healed_at_once(
+    serve: Serve, private_cluster: PrivateCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    client = await serve(make_settings(private_cluster.url))
+    await record_three(client)
+    await asyncio.to_thread(private_cluster.stop_immediately)
+    caplog.clear()
+
+    # The first write finds storage gone (taking its time to be sure); it opens the circuit.
+    await refused_while_down(client, delivery(4))
+    refused = [await timed_post(client, delivery(number)) for number in range(5, 25)]
+    assert {(status, body["error"]) for status, body, _ in refused} == {
+        (503, "storage_unavailable")
+    }
+    slowest = max(seconds for _, _, seconds in refused)
+    assert slowest < OPEN_CIRCUIT_ANSWER_SECONDS
+    cause = f"connection refused at 127.0.0.1:{private_cluster.port}"
+    readiness = await client.get("/readyz")
+    assert (readiness.status, (await json_body(readiness))["cause"]) == (503, cause)
+    assert "ticket_audit_storage_down 1.0" in await (await client.get("/metrics")).text()
+
+    await asyncio.to_thread(private_cluster.start)
+    restarted = time.monotonic()
+    while (status := (await post(client, delivery(4)))[0]) == 503:
+        assert time.monotonic() - restarted < CLOSED_AFTER_RESTART_SECONDS
+        await asyncio.sleep(READY_INTERVAL_SECONDS)
+    assert status == 201
+    # Not one delivery fails on a connection that died with the old server.
+    answers = await asyncio.gather(
+        *(post(client, delivery(number)) for number in range(100, 100 + DELIVERIES_AFTER_RECOVERY))
+    )
+    assert [status for status, _ in answers] == [201] * DELIVERIES_AFTER_RECOVERY
+    assert (await client.get("/readyz")).status == 200
+
+    circuit = [r.getMessage() for r in caplog.records if r.name == "service.storage_circuit"]
+    assert len(circuit) == 2, circuit
+    assert circuit[0].startswith(f"storage down: {cause};")
+    assert circuit[1].startswith("storage back after ")
+    # One line per change of state, none with a traceback, however many requests failed.
+    assert not [r.getMessage() for r in caplog.records if r.exc_info]
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) < len(refused)
 
 
 @dataclass
