@@ -9,7 +9,14 @@ from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_LOG_FILE = "ticket-audit.sqlite3"
@@ -118,6 +125,14 @@ class Settings(BaseSettings):
     @property
     def default_database_url(self) -> str:
         return f"sqlite:///{Path(self.data_dir) / DEFAULT_LOG_FILE}"
+
+    @field_validator("intake_queue_bytes")
+    @classmethod
+    def _queue_holds_a_delivery(cls, value: int, info: ValidationInfo) -> int:
+        largest = info.data.get("max_body_bytes")
+        if largest is not None and value < largest:
+            raise ValueError(f"must be at least TICKET_AUDIT_MAX_BODY_BYTES ({largest})")
+        return value
 
     @field_validator("source_timezone")
     @classmethod

@@ -51,12 +51,20 @@ class StorageCircuit:
         return self._cause
 
     def open(self, error: BaseException) -> None:
-        """Storage failed: refuse deliveries until the probe succeeds."""
+        """A write failed for storage: refuse deliveries until the probe succeeds."""
         if self._cause is not None:
             return
         self._cause = storage_error_cause(error)
         self._opened_at = time.monotonic()
         self._probing = asyncio.create_task(self._probe_until_back(), name="storage-probe")
+
+    def _open_after_probe(self, error: BaseException) -> None:
+        self._cause = storage_error_cause(error)
+        self._opened_at = time.monotonic()
+        logger.warning("storage down: %s; deliveries refused until it is back", self._cause)
+        self._probing = asyncio.create_task(
+            self._probe_until_back(announced=True), name="storage-probe"
+        )
 
     async def check(self) -> bool:
         """Whether storage takes writes now, by one probe; a failure opens the circuit."""
@@ -65,7 +73,8 @@ class StorageCircuit:
         try:
             await self._probe_once()
         except STORAGE_ERRORS as error:
-            self.open(error)
+            if self._cause is None:
+                self._open_after_probe(error)
             return False
         return True
 
@@ -83,11 +92,13 @@ class StorageCircuit:
         except TimeoutError as error:
             raise ConnectionError("storage did not answer a write probe in time") from error
 
-    async def _probe_until_back(self) -> None:
-        """Probe at once (its cause is often plainer than the failed write's: a refused
-        connection rather than a pool that timed out), then every interval until back."""
+    async def _probe_until_back(self, *, announced: bool = False) -> None:
+        """Probe every interval until storage is back. Unless a probe already failed
+        (`announced`), the first probe runs at once and its cause is the one logged: often
+        plainer than the failed write's (a refused connection, not a pool that timed out)."""
         loop = asyncio.get_running_loop()
-        announced = False
+        if announced:
+            await asyncio.sleep(self._probe_interval)
         while True:
             try:
                 await self._probe_once()

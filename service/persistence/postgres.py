@@ -63,13 +63,14 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
 
     def probe_write(self) -> None:
         # A connection of its own: the pool's may be dead after an outage, and the pool
-        # waits out its reconnection backoff. A transaction id is refused on a read-only
-        # server, and the commit writes to the server's log.
+        # waits out its reconnection backoff. Creating a table is refused by a read-only
+        # server or session; the rollback leaves nothing behind.
         # The library gives its pool the connection's settings as a plain dict.
         options = dict(cast(dict[str, Any], self.datastore.pool.kwargs))
         options.pop("row_factory", None)
         with psycopg.connect(connect_timeout=PROBE_CONNECT_TIMEOUT_SECONDS, **options) as probe:
-            probe.execute("SELECT txid_current()")
+            probe.execute("CREATE TEMPORARY TABLE storage_probe (b bytea)")
+            probe.rollback()
 
     def renew_connections(self) -> None:
         """A new pool, filling at once, in place of one whose connections all died.

@@ -22,6 +22,8 @@ SIGNED_READ_CAP_FACTOR = 16
 
 UNAUTHORIZED = Answer(401, {"error": "unauthorized"})
 READ_TIMED_OUT = Answer(408, {"error": "request_timeout"})
+# Nobody reads this answer; it names the outcome in metrics (499 as proxies log it).
+CLIENT_LEFT = Answer(499, {"error": "client_closed_request"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ async def _judge(request: web.Request, received_at: datetime) -> Answer:
             body = await read_bounded(request, intake.max_body_bytes, signature)
     except TimeoutError:
         return READ_TIMED_OUT
+    except ConnectionResetError:
+        # The sender went away mid-body: its fault, not storage's, and nothing to keep.
+        return CLIENT_LEFT
     # Auth comes before size: an oversized delivery is judged on its signature first, so an
     # unsigned flood cannot push real rejects out of the bounded quarantine.
     if signature is not None and not signature.matches():

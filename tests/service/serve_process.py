@@ -24,17 +24,17 @@ REQUEST_TIMEOUT_SECONDS = 30
 @contextmanager
 def serving(database_url: str, cwd: Path | None = None, **variables: str) -> Iterator[str]:
     """Run `serve` until the block ends; yield its base URL once `/healthz` answers."""
-    with serving_process(database_url, cwd, **variables) as (base, _):
+    with serving_process(database_url, cwd, None, **variables) as (base, _):
         yield base
 
 
 @contextmanager
 def serving_process(
-    database_url: str, cwd: Path | None = None, **variables: str
+    database_url: str, cwd: Path | None = None, log: Path | None = None, **variables: str
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Like `serving`, with the process too."""
+    """Like `serving`, with the process too; its output goes to `log` when given."""
     port = free_port()
-    with TemporaryFile() as output:
+    with log.open("w+b") if log is not None else TemporaryFile() as output:
         process = subprocess.Popen(
             [TICKET_AUDIT, "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=cli_env(database_url, **variables),
