@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from importlib.metadata import version
 
 from service.settings import Settings, SettingsError, load_settings
+from service.signatures import InvalidSigningSecret, SignatureVerifier
 from service.storage_errors import STORAGE_ERRORS, StartupError, classify
 
 EXIT_CODES = """exit codes:
@@ -88,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_signing_secret(settings: Settings) -> None:
+    """An unusable secret is a setting error, told in one line like the others, not a
+    traceback from inside the app."""
+    if settings.signing_secret is None:
+        return
+    try:
+        SignatureVerifier.from_setting(settings.signing_secret.get_secret_value())
+    except InvalidSigningSecret as error:
+        raise SettingsError(f"TICKET_AUDIT_SIGNING_SECRET: {error}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -96,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=getattr(args, "port", None),
             database_url=args.database_url,
         )
+        check_signing_secret(settings)
         return _run(args, settings)
     except SettingsError as error:
         return _fail(str(error), 2)

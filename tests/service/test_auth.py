@@ -18,6 +18,7 @@ from tests.helpers import (
     Client,
     Serve,
     delivery,
+    free_port,
     get_json,
     head_position,
     json_body,
@@ -336,6 +337,33 @@ def test_a_bad_database_url_is_a_one_line_reason_and_exit_2(
     assert "TICKET_AUDIT_DATABASE_URL" in reason
     assert "pa55w0rd-secret" not in result.stderr + result.stdout
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        ("whsec_not+base64!", "signing secret is not valid base64"),
+        ("whsec_" + base64.b64encode(b"k1").decode() + " whsec_%%", "signing secret 2 of 2"),
+    ],
+    ids=["not-base64", "second-of-two"],
+)
+def test_an_invalid_signing_secret_ends_serve_with_a_one_line_reason(
+    tmp_path: Path, secret: str, reason: str
+) -> None:
+    result = run_cli(
+        "serve",
+        "--port",
+        str(free_port()),
+        database_url=f"sqlite:///{tmp_path / 'log.sqlite3'}",
+        TICKET_AUDIT_SIGNING_SECRET=secret,
+    )
+
+    assert result.returncode == 2
+    line = assert_one_line_reason(result.stderr)
+    assert line.startswith("ticket-audit: TICKET_AUDIT_SIGNING_SECRET: ")
+    assert reason in line
+    assert secret not in result.stderr
+    assert not (tmp_path / "log.sqlite3").exists()
 
 
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ from psycopg import sql
 from pytest_aiohttp import AiohttpClient
 
 from service.persistence.sqlite import SQLiteChainedRecorder
-from service.settings import DatabaseLocation
+from service.settings import DatabaseLocation, SettingsError, load_settings
 from service.web.keys import LOG
 from tests.helpers import (
     INTAKE,
@@ -103,6 +103,13 @@ async def test_past_the_queue_bound_a_delivery_is_refused_at_once(
         assert (status, body) == (503, {"error": "queue_full"})
     assert [(await writing)[0], (await waiting)[0]] == [201, 201]
     assert (await post(client, third))[0] == 201
+
+
+def test_the_queue_must_hold_the_largest_delivery() -> None:
+    with pytest.raises(SettingsError, match=r"^TICKET_AUDIT_INTAKE_QUEUE_BYTES: must be at least"):
+        load_settings(max_body_bytes=2048, intake_queue_bytes=2047)
+    defaults = make_settings("sqlite:///unused.sqlite3")
+    assert defaults.intake_queue_bytes >= defaults.max_body_bytes
 
 
 async def until_recorded(client: Client, body: bytes) -> None:
