@@ -37,6 +37,8 @@ POLL_SECONDS = {"sqlite": 0.25, "postgres": 2.0}
 STANDBY_POLL_SECONDS = 0.1
 # How often a process checks whether another one switched a projection to a new generation.
 GENERATION_CHECK_SECONDS = 2.0
+# How often a leader checks that it still holds its lock (lost with its database connection).
+LEADERSHIP_CHECK_SECONDS = 1.0
 
 # Waits until a replaced generation may be dropped: by default until this process's own
 # readers are done with it; the worker waits for `serve` to say its readers are.
@@ -73,6 +75,7 @@ class Applier(AnsweringProjections):
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._caught_up_at: dict[str, float] = {}
         self._generation_checked_at: dict[str, float] = {}
+        self._leadership_checked_at: dict[str, float] = {}
 
     async def start(self) -> None:
         await self._open_answering()
@@ -138,6 +141,7 @@ class Applier(AnsweringProjections):
                 await wait_round(round_, self._poll if leading else STANDBY_POLL_SECONDS)
 
     async def _lead(self, answering: Answering) -> bool:
+        await self._check_leadership(answering)
         if answering.name not in self._leading and await self._run(
             self._leadership.try_lead, answering.name, answering.generation
         ):
@@ -235,6 +239,19 @@ class Applier(AnsweringProjections):
                 answering.state,
                 answering.parked,
             )
+
+    async def _check_leadership(self, answering: Answering) -> None:
+        """Stop applying once the lock is gone: another process may be applying by now."""
+        name = answering.name
+        now = asyncio.get_running_loop().time()
+        if name not in self._leading or now - self._leadership_checked_at.get(name, 0.0) < (
+            LEADERSHIP_CHECK_SECONDS
+        ):
+            return
+        self._leadership_checked_at[name] = now
+        if not await self._run(self._leadership.still_leads, name, answering.generation):
+            self._leading.discard(name)
+            logger.warning("projection %s lost its leadership lock; stopped applying", name)
 
     async def _run(self, call: Callable[..., Result], *args: object) -> Result:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)

@@ -23,6 +23,10 @@ from service.settings import DatabaseLocation
 class Leadership(Protocol):
     def try_lead(self, name: str, generation: int) -> bool: ...
 
+    def still_leads(self, name: str, generation: int) -> bool:
+        """Whether the lock taken by `try_lead` is still held: a leader whose lock went
+        (its database connection dropped) must stop applying."""
+
     def resign(self, name: str, generation: int) -> None: ...
 
     def close(self) -> None: ...
@@ -61,6 +65,11 @@ class AdvisoryLockLeadership:
                 self._held.add((name, generation))
                 return True
             return False
+
+    def still_leads(self, name: str, generation: int) -> bool:
+        # A session's advisory locks live exactly as long as the session.
+        with self._lock:
+            return (name, generation) in self._held and self._alive()
 
     def resign(self, name: str, generation: int) -> None:
         with self._lock:
@@ -136,6 +145,11 @@ class FileLockLeadership:
                     self._held[(name, generation)] = descriptor
                     return True
                 os.close(descriptor)
+
+    def still_leads(self, name: str, generation: int) -> bool:
+        # The kernel keeps a flock until this process closes it.
+        with self._lock:
+            return (name, generation) in self._held
 
     def resign(self, name: str, generation: int) -> None:
         with self._lock:
