@@ -19,6 +19,8 @@ UNAVAILABLE_STORAGE: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
+CLIENT_GONE: tuple[type[BaseException], ...] = (ConnectionResetError, BrokenPipeError)
+
 _ERROR_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -74,6 +76,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except JSONError as error:
         return json_response(error.body, status=error.status, headers=error.headers)
+    except CLIENT_GONE:
+        # Socket errors are OSErrors, as some storage errors are: these are the client's.
+        raise
     except UNAVAILABLE_STORAGE as error:
         logger.warning(
             "storage failed under %s %s: %s",
