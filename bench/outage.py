@@ -112,6 +112,14 @@ async def outage(base_url: str, cluster: PrivateCluster, args: argparse.Namespac
         for number in range(WARM_DELIVERIES):
             async with session.post(f"{base_url}{INTAKE}", data=body(number)) as reply:
                 assert reply.status == 201, await reply.text()
+        # The outage starts once the projection worker has applied the warm-up, not while it
+        # is still starting.
+        while True:
+            async with session.get(f"{base_url}/v1/projections") as reply:
+                positions = {projection["position"] for projection in await reply.json()}
+            if positions == {WARM_DELIVERIES}:
+                break
+            await asyncio.sleep(0.1)
     answers: list[Answered] = []
     stop = asyncio.Event()
     numbers = itertools.count(WARM_DELIVERIES)

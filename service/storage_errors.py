@@ -288,6 +288,13 @@ _REFUSED_AT = re.compile(
     r'server at "([^"]+)"(?: \([^)]*\))?, port (\d+) failed: Connection refused'
 )
 _MISSING_DATABASE = re.compile(r'database "([^"]+)" does not exist')
+# What a server says while it starts or stops, before any error code can be read.
+_SERVER_PHASES = {
+    "the database system is starting up": "database is starting up",
+    "the database system is not yet accepting connections": "database is starting up",
+    "the database system is shutting down": "database is shutting down",
+    "the database system is in recovery mode": "database is recovering",
+}
 
 
 def storage_error_cause(error: BaseException) -> str:
@@ -308,6 +315,9 @@ def _known_cause(error: BaseException) -> str | None:
         missing = _MISSING_DATABASE.search(text)
         if missing:
             return f"database {missing[1]} does not exist"
+        for phrase, cause in _SERVER_PHASES.items():
+            if phrase in text:
+                return cause
         if error.sqlstate in _SQLSTATE_CAUSES:
             return _SQLSTATE_CAUSES[error.sqlstate]
         if "server closed the connection unexpectedly" in text or "consuming input failed" in text:

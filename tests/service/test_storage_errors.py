@@ -46,6 +46,15 @@ def test_the_library_s_wrapping_is_seen_through(tmp_path: Path) -> None:
     assert storage_error_cause(wrapped.value) == "database file is read-only"
 
 
+def test_a_server_still_starting_says_so() -> None:
+    # As libpq words it when the connection is refused during start-up (no error code yet).
+    starting = psycopg.OperationalError(
+        'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+        "FATAL:  the database system is not yet accepting connections"
+    )
+    assert storage_error_cause(starting) == "database is starting up"
+
+
 def test_a_full_disk_and_an_unknown_error_are_said_in_words() -> None:
     full = OSError(errno.ENOSPC, "No space left on device", "/var/lib/log.sqlite3")
     assert storage_error_cause(full) == "disk full (/var/lib/log.sqlite3)"
