@@ -91,6 +91,9 @@ class TicketAudit(Application[UUID]):
                     if reconnected:
                         raise
                     reconnected = True
+                    # A database that is down fails this probe at once (a refused
+                    # connection), where a retry would wait out the pool's timeout first.
+                    self.chained_recorder.probe_write()
                     self.chained_recorder.drop_broken_connections()
         raise AssertionError("unreachable")
 

@@ -138,13 +138,14 @@ def on_every_log_connection(client: Client, statement: str) -> None:
         cursor.execute(statement.format(pages=pages))
         return connection
 
+    # First for connections opened from now on, then for those already open.
+    pool._create_connection = lambda: with_the_pragma(create())  # type: ignore[method-assign]
     for _ in range(IDLE_POOL_TRIES):
         taken = [pool.get_connection(is_writer=False) for _ in range(pool.num_in_pool)]
         try:
             if pool.num_in_use == len(taken):
                 for connection in taken:
                     with_the_pragma(connection)
-                pool._create_connection = lambda: with_the_pragma(create())  # type: ignore[method-assign]
                 return
         finally:
             for connection in taken:
