@@ -7,6 +7,7 @@ on it, speaking with `serve` over stdin and stdout.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 
@@ -56,9 +57,7 @@ def main() -> int:
     except STORAGE_ERRORS as error:
         # One line with the cause: `serve` starts another worker, which tries again.
         cause = storage_error_cause(error)
-        logging.getLogger(__name__).error(
-            "projection worker stopped: storage unavailable: %s", cause
-        )
+        logger.error("projection worker stopped: storage unavailable: %s", cause)
         return 1
     return 0
 
