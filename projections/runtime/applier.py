@@ -251,7 +251,10 @@ class Applier(AnsweringProjections):
         self._leadership_checked_at[name] = now
         if not await self._run(self._leadership.still_leads, name, answering.generation):
             self._leading.discard(name)
-            logger.warning("projection %s lost its leadership lock; stopped applying", name)
+            logger.warning(
+                "projection %s lost its leadership lock; stopped applying until it holds it again",
+                name,
+            )
 
     async def _run(self, call: Callable[..., Result], *args: object) -> Result:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)

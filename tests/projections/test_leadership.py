@@ -128,7 +128,7 @@ async def test_a_serving_leader_that_lost_its_lock_stops_applying(
 
 def lost_locks(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The projections whose leader logged that it lost its lock."""
-    suffix = " lost its leadership lock; stopped applying"
+    suffix = " lost its leadership lock; stopped applying until it holds it again"
     return [
         message.removeprefix("projection ").removesuffix(suffix)
         for record in caplog.records
