@@ -10,6 +10,7 @@ from aiohttp import web
 from service import json_codec
 from service.quarantine import QuarantineUnavailable
 from service.storage_errors import STORAGE_ERRORS, storage_error_cause
+from service.web.keys import CIRCUIT
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +81,15 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         # Socket errors are OSErrors, as some storage errors are: these are the client's.
         raise
     except UNAVAILABLE_STORAGE as error:
-        logger.warning(
-            "storage failed under %s %s: %s",
-            request.method,
-            request.path,
-            storage_error_cause(error),
-        )
+        circuit = request.app.get(CIRCUIT)
+        # While the circuit is open, that storage is down has been logged once already.
+        if circuit is None or not circuit.is_open:
+            logger.warning(
+                "storage failed under %s %s: %s",
+                request.method,
+                request.path,
+                storage_error_cause(error),
+            )
         return json_response(
             {"error": "storage_unavailable"}, status=503, headers={"Retry-After": "2"}
         )

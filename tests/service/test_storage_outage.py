@@ -206,6 +206,8 @@ async def test_an_outage_is_answered_at_once_and_healed_at_once(
     readiness = await client.get("/readyz")
     assert (readiness.status, (await json_body(readiness))["cause"]) == (503, cause)
     assert "ticket_audit_storage_down 1.0" in await (await client.get("/metrics")).text()
+    # A read that fails meanwhile is answered 503 too, without a line of its own.
+    assert await probe(client, "/v1/audit/checkpoint") == STORAGE_UNAVAILABLE
 
     await asyncio.to_thread(private_cluster.start)
     restarted = time.monotonic()
@@ -226,6 +228,7 @@ async def test_an_outage_is_answered_at_once_and_healed_at_once(
     assert circuit[1].startswith("storage back after ")
     # One line per change of state, none with a traceback, however many requests failed.
     assert not [r.getMessage() for r in caplog.records if r.exc_info]
+    assert not [r.getMessage() for r in caplog.records if r.name == "service.web.errors"]
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) < len(refused)
 
 
