@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -32,6 +33,8 @@ from tests.helpers import (
     make_settings,
     post,
 )
+from tests.service.serve_process import serving_process
+from tests.service.test_projection_worker import all_at, record, until, worker_of
 
 # A request that would hang on a dead database must still be answered within this.
 ANSWER_WITHIN_SECONDS = 30
@@ -230,6 +233,29 @@ async def test_an_outage_is_answered_at_once_and_healed_at_once(
     assert not [r.getMessage() for r in caplog.records if r.exc_info]
     assert not [r.getMessage() for r in caplog.records if r.name == "service.web.errors"]
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) < len(refused)
+
+
+@pytest.mark.postgres
+def test_a_worker_that_cannot_reach_storage_says_why_in_one_line(
+    private_cluster: PrivateCluster, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    stopped = (
+        "projection worker stopped: storage unavailable: "
+        f"connection refused at 127.0.0.1:{private_cluster.port}"
+    )
+    with serving_process(private_cluster.url, log=log) as (base, serve):
+        first = worker_of(serve)
+        private_cluster.stop_immediately()
+        os.kill(first, signal.SIGKILL)
+        # Each worker started while storage is down ends at once with the cause.
+        until(lambda: stopped in log.read_text(), "a worker to say why it stopped")
+        private_cluster.start()
+        position = record(base, 7, quantity=1)
+        until(lambda: all_at(base, position), "a new worker to apply the log")
+    text = log.read_text()
+    assert "projection worker exited with status 1; starting another" in text
+    assert "Traceback" not in text
 
 
 @dataclass
