@@ -28,14 +28,12 @@ class StorageCircuit:
     def __init__(
         self,
         probe_write: Callable[[], None],
-        on_closed: Callable[[], None] = lambda: None,
-        probe_interval: float = PROBE_INTERVAL_SECONDS,
+        on_closed: Callable[[], None],
     ) -> None:
         """`probe_write` raises a storage error unless a write would be taken now;
         `on_closed` runs in the probe's thread once storage is back (to renew connections)."""
         self._probe_write = probe_write
         self._on_closed = on_closed
-        self._probe_interval = probe_interval
         self._prober = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage-probe")
         self._cause: str | None = None
         self._opened_at = 0.0
@@ -98,7 +96,7 @@ class StorageCircuit:
         plainer than the failed write's (a refused connection, not a pool that timed out)."""
         loop = asyncio.get_running_loop()
         if announced:
-            await asyncio.sleep(self._probe_interval)
+            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
         while True:
             try:
                 await self._probe_once()
@@ -111,7 +109,7 @@ class StorageCircuit:
                 elif cause != self._cause:
                     logger.warning("storage still down, now: %s", cause)
                 self._cause = cause
-                await asyncio.sleep(self._probe_interval)
+                await asyncio.sleep(PROBE_INTERVAL_SECONDS)
                 continue
             down_for = time.monotonic() - self._opened_at
             if announced:
