@@ -262,8 +262,24 @@ def encode_feed(items: Iterable[dict[str, Any]], output_format: FeedFormat) -> b
 
 def _csv_lines(rows: Iterable[Iterable[Any]]) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv.writer(buffer).writerows((_csv_cell(cell) for cell in row) for row in rows)
     return buffer.getvalue().encode()
+
+
+# A spreadsheet opening the file reads a cell that begins with one of these as a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    """The cell as written, prefixed with a single quote when it could start a formula.
+
+    OWASP's rule is about how a cell begins, so a negative number (`-5`) is escaped too:
+    a spreadsheet shows `'-5`, and no cell the feed writes is ever run.
+    """
+    if value is None:
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else value
 
 
 def _history_item(row: Row) -> dict[str, Any]:

@@ -6,12 +6,13 @@ import asyncio
 import csv
 import io
 import json
+import subprocess
 from typing import Any
 
 import pytest
 
 from projections.history import queries as history_queries
-from tests.helpers import create_log, run_cli
+from tests.helpers import TICKET_AUDIT, cli_env, create_log, run_cli
 from tests.projections.helpers import Recorded, TicketApi
 
 CSV_COLUMNS = [
@@ -320,3 +321,47 @@ def test_export_before_the_projection_exists_says_how_to_build_it(database_url: 
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr.count("\n") == 1
     assert "ticket-audit rebuild history" in result.stderr
+
+
+# Keys whose change paths begin as a spreadsheet formula would, and the quantities -1 and -2.
+FORMULA_KEYS = ("=SUM(A1:A9)", "+1+1", "@cmd", "\tlead", "\rlead", "-3")
+
+
+def escaped(cell: str) -> str:
+    return "'" + cell
+
+
+async def formula_rows(api: TicketApi) -> None:
+    await api.deliver(-5, at(0), quantity=-1, **dict.fromkeys(FORMULA_KEYS, 1))
+    await api.deliver(-5, at(10), quantity=-2, **dict.fromkeys(FORMULA_KEYS, "=1+1"))
+
+
+def expect_formulas_escaped(text: str) -> None:
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    by_path = {entry["path"]: entry for entry in rows}
+    assert set(by_path) == {*map(escaped, FORMULA_KEYS), "quantity"}
+    quantity = by_path["quantity"]
+    assert (quantity["ticketId"], quantity["old"], quantity["new"]) == ("'-5", "'-1", "'-2")
+    # A JSON string is written with its quotes, so it never begins as a formula.
+    assert {entry["new"] for entry in rows if entry["path"] != "quantity"} == {'"=1+1"'}
+    for entry in rows:
+        for cell in entry.values():
+            assert not cell.startswith(history_queries.FORMULA_TRIGGERS), entry
+
+
+async def test_csv_cells_that_could_start_a_formula_are_escaped(
+    api: TicketApi, database_url: str
+) -> None:
+    await formula_rows(api)
+
+    expect_formulas_escaped(await streamed(api, "text/csv", format="csv"))
+    # Bytes, not text: universal newlines would turn the `\r` of a cell into `\n`.
+    exported = await asyncio.to_thread(
+        subprocess.run,
+        [TICKET_AUDIT, "export", "--format", "csv"],
+        env=cli_env(database_url),
+        capture_output=True,
+        check=False,
+    )
+    assert exported.returncode == 0, exported.stderr
+    expect_formulas_escaped(exported.stdout.decode())
