@@ -58,7 +58,7 @@ class Checkpoint:
     @classmethod
     def parse(cls, text: str) -> Checkpoint:
         position, _, digest = text.partition(":")
-        if not position.isdigit() or len(digest) != 64:
+        if not (position.isascii() and position.isdigit()) or len(digest) != 64:
             raise ValueError("checkpoint must be POSITION:HASH (a position and a sha256 hex)")
         return cls(int(position), digest.lower())
 

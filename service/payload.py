@@ -16,6 +16,10 @@ SUPPORTED_WEBHOOK = "ticket"
 # Error bodies echo caller-supplied text; keep them small whatever the delivery holds.
 ECHO_LIMIT = 200
 JSON_WHITESPACE = b" \t\r\n"
+# Canonical form, the change diff and the JSON encoders all recurse through a document, so
+# deeper ones are refused at the door (Ingresse's own deliveries nest a few levels).
+MAX_NESTING = 100
+_CONTAINERS = (dict, list)
 
 
 class DeliveryRejected(Exception):
@@ -108,7 +112,25 @@ def _decode(body: bytes) -> dict[str, Any]:
             raise MalformedJSON(str(error)) from None
     if not isinstance(document, dict):
         raise MalformedJSON("top level must be a JSON object")
+    if _nests_too_deep(body, document):
+        raise MalformedJSON(f"nesting too deep: more than {MAX_NESTING} levels")
     return document
+
+
+def _nests_too_deep(body: bytes, document: dict[str, Any]) -> bool:
+    """True when arrays and objects nest more than MAX_NESTING levels (the top object is 1)."""
+    # Nesting needs an opening bracket per level: most bodies have too few to be in doubt.
+    if body.count(b"{") + body.count(b"[") <= MAX_NESTING:
+        return False
+    # A walk with its own stack: a recursive one would fail on the very bodies it looks for.
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        container, depth = pending.pop()
+        if depth > MAX_NESTING:
+            return True
+        items = container.values() if type(container) is dict else container
+        pending.extend((item, depth + 1) for item in items if type(item) in _CONTAINERS)
+    return False
 
 
 def _decode_exact(body: bytes) -> Any:

@@ -92,6 +92,8 @@ class SignatureVerifier:
         signature_header = headers_by_lowercase_name.get(SIGNATURE_HEADER)
         if not webhook_id or not timestamp or not signature_header:
             return None
+        if not _is_text(webhook_id) or not _is_text(signature_header):
+            return None
         if not _TIMESTAMP_PATTERN.fullmatch(timestamp):
             return None
         current_time = time.time() if now is None else now
@@ -159,6 +161,15 @@ def _decode_secret(secret: str, position: int, count: int) -> bytes:
     if not key:
         raise InvalidSigningSecret(f"{which} is empty")
     return key
+
+
+def _is_text(header_value: str) -> bool:
+    """False for a header whose bytes were not UTF-8 (they arrive as lone surrogates)."""
+    try:
+        header_value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _signed_content(webhook_id: str, timestamp: str, body: bytes) -> bytes:

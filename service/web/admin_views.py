@@ -13,9 +13,11 @@ from service.web.auth import check_scope
 from service.web.errors import bad_request, json_response, not_found
 from service.web.keys import LAST_VERIFY, LOG, QUARANTINE, READERS, SETTINGS
 from service.web.paging import Page, page_params
-from service.web.reading import BIGINT_RANGE
+from service.web.parameters import takes
+from service.web.reading import parse_bigint
 
 
+@takes(scope="admin")
 async def verify_log(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
     report = await verify_chain(request.app)
@@ -34,6 +36,7 @@ async def verify_chain(app: web.Application) -> VerifyReport:
     return report
 
 
+@takes(scope="admin")
 async def checkpoint(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
     log = request.app[LOG].chained_recorder
@@ -43,12 +46,14 @@ async def checkpoint(request: web.Request) -> web.Response:
     return json_response({"position": head.position, "hash": head.hash})
 
 
+@takes("limit", "cursor", scope="admin")
 async def list_quarantine(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
     page = await quarantine_page(request)
     return json_response(page.as_json([item.summary_json() for item in page.items]))
 
 
+@takes(scope="admin")
 async def show_quarantined(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
     item = await quarantined(request)
@@ -70,11 +75,8 @@ async def quarantine_page(request: web.Request) -> Page[QuarantinedDelivery]:
 
 async def quarantined(request: web.Request) -> QuarantinedDelivery:
     """The rejected delivery the path's `id` names; 404 when there is none."""
-    try:
-        quarantine_id = int(request.match_info["id"])
-    except ValueError:
-        raise not_found() from None
-    if quarantine_id not in BIGINT_RANGE:
+    quarantine_id = parse_bigint(request.match_info["id"])
+    if quarantine_id is None:
         raise not_found()
     store = request.app[QUARANTINE]
     item = await asyncio.get_running_loop().run_in_executor(

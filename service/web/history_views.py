@@ -14,6 +14,7 @@ from projections.store.views import ProjectionStore
 from service.web.errors import bad_request, json_response
 from service.web.keys import SETTINGS
 from service.web.paging import Page, page_params
+from service.web.parameters import takes
 from service.web.reading import (
     in_reader,
     int_param,
@@ -36,6 +37,7 @@ _ACCEPTED: dict[str, FeedFormat | None] = {
 _CONTENT_TYPES: dict[FeedFormat, str] = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
 
 
+@takes("since", "until", "path", "limit", "cursor", "minPosition", scope="read")
 async def ticket_history(request: web.Request) -> web.Response:
     view = await projection_for_read(request, PROJECTION)
     ticket_id = path_int(request, "ticketId")
@@ -63,6 +65,11 @@ async def ticket_history(request: web.Request) -> web.Response:
     return json_response(marked(page.as_json([item for _, item in page.items]), stale))
 
 
+@takes(
+    *("eventId", "ticketId", "path", "since", "until", "format"),
+    *("limit", "cursor", "minPosition"),
+    scope="read",
+)
 async def change_feed(request: web.Request) -> web.StreamResponse:
     view = await projection_for_read(request, PROJECTION)
     feed_filter = feed_filter_param(request)

@@ -32,7 +32,8 @@ SCHEMAS = "#/components/schemas/{model}"
 _DESCRIPTION = (
     "Tamper-evident, event-sourced audit log of Ingresse ticket webhooks. Each token is "
     "required only when it is set, and the service runs with a token unset only while it "
-    "listens on a loopback address. The read routes also accept the admin token."
+    "listens on a loopback address. The read routes also accept the admin token. A /v1 "
+    "route answers 400 bad_request to a query parameter it does not list, or one given twice."
 )
 _TAGS = {
     "intake": "Webhook deliveries.",

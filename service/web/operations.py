@@ -81,7 +81,8 @@ SHARED_PARAMETERS: dict[str, Param] = {
         "query",
         {"type": "integer"},
         "Wait (up to 5 s) until the projections have applied this log position, so a "
-        "client reads its own write; 503 projection_lag after that.",
+        "client reads its own write; 503 projection_lag after that. A position past the "
+        "log's head answers 400 at once.",
     ),
 }
 
@@ -154,7 +155,7 @@ def _admin(
         summary,
         "admin",
         {200: Reply(f"{summary}.", body)},
-        ("Unauthorized", "Forbidden", *shared),
+        ("BadRequest", "Unauthorized", "Forbidden", *shared),
         parameters,
     )
 
@@ -300,7 +301,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "A recorded delivery's body, byte for byte",
         "read",
         {200: Reply("The body exactly as received.", Delivery, headers=("X-Received-At",))},
-        ("Unauthorized", "NotFound"),
+        ("BadRequest", "Unauthorized", "NotFound"),
+        ("minPosition",),
     ),
     ("get", "/v1/projections"): _admin(
         "listProjections", "Projections' positions, lag and state", a.ProjectionList
@@ -311,7 +313,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Rebuild a projection from position 1",
         "admin",
         {202: Reply("Started; progress shows in /v1/projections.", a.RebuildStarted)},
-        ("Unauthorized", "Forbidden", "NotFound"),
+        ("BadRequest", "Unauthorized", "Forbidden", "NotFound"),
     ),
     ("get", "/v1/audit/verify"): _admin("verifyLog", "Check the log's hash chain", a.VerifyReport),
     ("get", "/v1/audit/checkpoint"): _admin(
@@ -322,7 +324,6 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Rejected deliveries, newest first",
         a.QuarantinePage,
         *_PAGE,
-        shared=("BadRequest",),
     ),
     ("get", "/v1/quarantine/{id}"): _admin(
         "showQuarantined",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -12,6 +13,7 @@ import orjson
 from aiohttp import web
 
 from service.web.errors import bad_request
+from service.web.reading import BIGINT_RANGE
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -19,9 +21,13 @@ MAX_LIMIT = 1000
 Item = TypeVar("Item")
 
 
+# ASCII digits only: `str.isdigit` and `int` also take "²" or full-width digits.
+_LIMIT = re.compile(r"[0-9]{1,4}")
+
+
 def page_params(request: web.Request) -> tuple[int, dict[str, Any]]:
     raw_limit = request.query.get("limit", str(DEFAULT_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
         raise bad_request(f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(raw_limit), decode_cursor(request.query.get("cursor"))
 
@@ -37,9 +43,20 @@ def decode_cursor(cursor: str | None) -> dict[str, Any]:
         state = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, orjson.JSONDecodeError, ValueError):
         raise bad_request("cursor is not one this service gave out") from None
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not _positions_only(list(state.values())):
         raise bad_request("cursor is not one this service gave out")
     return state
+
+
+def _positions_only(values: list[Any]) -> bool:
+    """Cursors hold integers from BIGINT columns, alone or in lists, and nothing else."""
+    while values:
+        value = values.pop()
+        if type(value) is list:
+            values.extend(value)
+        elif type(value) is not int or value not in BIGINT_RANGE:
+            return False
+    return True
 
 
 @dataclass(frozen=True)

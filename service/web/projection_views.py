@@ -10,10 +10,12 @@ from aiohttp import web
 from service.web.auth import check_scope
 from service.web.errors import json_response, not_found
 from service.web.keys import PROJECTIONS, REBUILDS, SETTINGS
+from service.web.parameters import takes
 
 STATUS_SECONDS = 5.0
 
 
+@takes(scope="admin")
 async def list_projections(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
     # A lost database must answer 503 promptly, not after the library's retries.
@@ -22,6 +24,7 @@ async def list_projections(request: web.Request) -> web.Response:
     return json_response(status)
 
 
+@takes(scope="admin")
 async def rebuild_projection(request: web.Request) -> web.Response:
     check_scope(request, request.app[SETTINGS], "admin")
     name = request.match_info["name"]

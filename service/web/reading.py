@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
@@ -32,10 +33,11 @@ async def projection_view(request: web.Request, name: str) -> ProjectionStore:
     """The store that answers now, once `minPosition` (if given) has been applied."""
     live = request.app[PROJECTIONS]
     min_position = int_param(request, "minPosition")
-    if min_position is not None and not await live.wait_for(
-        min_position, [name], MIN_POSITION_WAIT_SECONDS
-    ):
-        raise json_error(503, {"error": "projection_lag"}, headers={"Retry-After": "1"})
+    # A zero wait answers at once whether the position is applied already, the usual case.
+    if min_position is not None and not await live.wait_for(min_position, [name], 0):
+        await check_min_position(request, min_position)
+        if not await live.wait_for(min_position, [name], MIN_POSITION_WAIT_SECONDS):
+            raise json_error(503, {"error": "projection_lag"}, headers={"Retry-After": "1"})
     store, release = live.take_for_reading(name)
     request.setdefault(RELEASES, []).append(release)
     return store
@@ -74,6 +76,16 @@ async def release_reads(
             release()
 
 
+async def check_min_position(request: web.Request, min_position: int) -> None:
+    """400 for a position the log has not reached: no wait would ever see it applied.
+
+    Every position a delivery was answered with is committed before that answer.
+    """
+    head = await request.app[PROJECTIONS].head()
+    if min_position > head:
+        raise bad_request(f"minPosition {min_position} is past the log's head ({head})")
+
+
 async def in_reader(request: web.Request, query: Callable[[], Result]) -> Result:
     return await asyncio.get_running_loop().run_in_executor(request.app[READERS], query)
 
@@ -91,12 +103,25 @@ def path_int(request: web.Request, name: str) -> int:
     return _bigint(request.match_info[name], name)
 
 
+# ASCII digits only: `int` also reads full-width digits, " 7", "+7" and "1_000".
+_INTEGER = re.compile(r"-?[0-9]+")
+# Longer than any BIGINT, short enough that `int` never refuses it.
+_MAX_DIGITS = 40
+
+
+def parse_bigint(raw: str) -> int | None:
+    """The integer `raw` spells in ASCII digits if it fits a BIGINT column, else None."""
+    if len(raw) > _MAX_DIGITS or not _INTEGER.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if value in BIGINT_RANGE else None
+
+
 def _bigint(raw: str, name: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer") from None
-    if value not in BIGINT_RANGE:
+    if not _INTEGER.fullmatch(raw):
+        raise bad_request(f"{name} must be an integer")
+    value = parse_bigint(raw)
+    if value is None:
         raise bad_request(f"{name} must fit in a signed 64-bit integer")
     return value
 

@@ -10,6 +10,7 @@ from projections.tickets import queries as ticket_queries
 from service.web.errors import bad_request, json_response
 from service.web.keys import SETTINGS
 from service.web.paging import Page, page_params
+from service.web.parameters import takes
 from service.web.reading import (
     BIGINT_RANGE,
     in_reader,
@@ -23,6 +24,7 @@ from service.web.reading import (
 )
 
 
+@takes("at", "knownAt", "version", "minPosition", scope="read")
 async def show_ticket(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "tickets")
     ticket_id = path_int(request, "ticketId")
@@ -47,6 +49,7 @@ async def show_ticket(request: web.Request) -> web.Response:
     return json_response(marked(state, stale))
 
 
+@takes("eventId", "type", "parent", "limit", "cursor", "minPosition", scope="read")
 async def list_tickets(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "tickets")
     limit, after = page_after(request)
@@ -67,6 +70,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     return json_response(_page(rows, limit))
 
 
+@takes("limit", "cursor", "minPosition", scope="read")
 async def ticket_children(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "tickets")
     ticket_id = path_int(request, "ticketId")

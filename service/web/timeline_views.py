@@ -7,6 +7,7 @@ from aiohttp import web
 from projections.quantity import queries as quantity_queries
 from projections.sale_periods import queries as sale_period_queries
 from service.web.errors import json_response
+from service.web.parameters import takes
 from service.web.reading import (
     in_reader,
     marked,
@@ -17,6 +18,7 @@ from service.web.reading import (
 )
 
 
+@takes("minPosition", scope="read")
 async def ticket_quantity(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "quantity")
     ticket_id = path_int(request, "ticketId")
@@ -27,6 +29,7 @@ async def ticket_quantity(request: web.Request) -> web.Response:
     return json_response(marked({"ticketId": ticket_id, "points": points}, stale))
 
 
+@takes("minPosition", scope="read")
 async def ticket_sale_periods(request: web.Request) -> web.Response:
     view = await projection_for_read(request, "sale_periods")
     ticket_id = path_int(request, "ticketId")

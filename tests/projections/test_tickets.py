@@ -339,16 +339,21 @@ async def test_children_follow_the_group_snapshot_that_is_current(
     assert (dropped["knownVia"], dropped["version"]) == ("group", None)
 
 
-async def test_min_position_beyond_the_head_is_projection_lag(
+async def test_min_position_beyond_the_head_is_a_bad_request_at_once(
     serve: Serve, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reading, "MIN_POSITION_WAIT_SECONDS", 0.2)
+    # Were it waited for, the answer would be this long in coming, and a 503.
+    monkeypatch.setattr(reading, "MIN_POSITION_WAIT_SECONDS", 600)
     api = TicketApi(await serve(make_settings(database_url)))
     recorded = await api.deliver(7, MIDDLE, quantity=1)
-    response = await api.client.get("/v1/tickets/7", params={"minPosition": recorded.position + 1})
-    assert response.status == 503
-    assert await response.json() == {"error": "projection_lag"}
-    assert response.headers["Retry-After"] == "1"
+    beyond = recorded.position + 1
+    for path in ("/v1/tickets/7", "/v1/tickets", "/v1/changes", "/v1/tickets/7/quantity"):
+        response = await api.client.get(path, params={"minPosition": beyond})
+        assert response.status == 400, path
+        assert await response.json() == {
+            "error": "bad_request",
+            "detail": f"minPosition {beyond} is past the log's head ({recorded.position})",
+        }
     assert (await api.ticket(7))["position"] == recorded.position
 
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,17 +23,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpClient
 
+from service.payload import MAX_NESTING
 from service.web import intake_view
 from tests.helpers import (
     INTAKE,
     Client,
     Serve,
     app_clients,
+    create_log,
     delivery,
     get_json,
     head_position,
     json_body,
     make_settings,
+    run_cli,
 )
 from tests.service.serve_process import call, serving
 
@@ -161,6 +165,12 @@ def malformed(envelope: dict[str, Any]) -> list[Bad]:
         "nested arrays 100k deep beside a huge integer": at(
             "extra", b"[" + huge[:20] + b"," + deep + b"]"
         ),
+        # The envelope and `data` are two levels: these are 101 and 502 in all.
+        "nested one level past the limit": at("extra", nested(MAX_NESTING - 1)),
+        "nested 500 levels inside data": at("extra", nested(500)),
+        "nested 500 levels beside a huge integer": at(
+            "extra", b"[" + huge[:20] + b"," + nested(500) + b"]"
+        ),
         "1e400": at("quantity", b"1e400"),
         "-1e400 as id": at("id", b"-1e400"),
         "5000 digit integer": at("quantity", huge),
@@ -183,6 +193,10 @@ def malformed(envelope: dict[str, Any]) -> list[Bad]:
         "control character in a string": at("name", b'"Pi\x01sta"'),
     }
     return [Bad(name, body, 400, "malformed_json") for name, body in shapes.items()]
+
+
+def nested(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
 
 
 def unsupported(envelope: dict[str, Any]) -> list[Bad]:
@@ -408,3 +422,42 @@ def test_arbitrary_bodies_never_5xx_never_an_event_when_refused_and_refusals_kep
         judge()
         assert call(base, "GET", "/healthz")[0] == 200
         assert call(base, "POST", INTAKE, delivery(next(FRESH_TICKETS)))[0] == 201
+
+
+async def test_deep_nesting_is_quarantined_with_its_body_and_the_limit_itself_is_recorded(
+    serve: Serve, database_url: str
+) -> None:
+    client = await serve(make_settings(database_url))
+    too_deep = delivery(11, extra="MARK").replace(b'"MARK"', nested(500))
+    response = await client.post(INTAKE, data=too_deep)
+    assert response.status == 400
+    assert await response.json() == {
+        "error": "malformed_json",
+        "detail": f"nesting too deep: more than {MAX_NESTING} levels",
+    }
+    newest = await newest_quarantined(client)
+    assert newest is not None
+    kept = await get_json(client, f"/v1/quarantine/{newest['id']}")
+    assert kept["body"].encode() == too_deep
+    # Exactly at the limit: recorded, and every projection applies it.
+    at_limit = delivery(12, extra="MARK").replace(b'"MARK"', nested(MAX_NESTING - 2))
+    response = await client.post(INTAKE, data=at_limit)
+    assert response.status == 201, await response.text()
+    position = (await response.json())["position"]
+    for path in ("/v1/tickets/12", "/v1/tickets/12/history", "/v1/tickets/12/quantity"):
+        await get_json(client, f"{path}?minPosition={position}")
+    status: list[dict[str, Any]] = await (await client.get("/v1/projections")).json()
+    assert all(entry["state"] == "live" for entry in status), status
+
+
+def test_import_reports_a_deeply_nested_line_as_rejected(tmp_path: Path, database_url: str) -> None:
+    source = tmp_path / "deliveries.ndjson"
+    deep = delivery(13, extra="MARK").replace(b'"MARK"', nested(600))
+    source.write_bytes(delivery(14, quantity=1) + b"\n" + deep + b"\n")
+    create_log(database_url)
+
+    result = run_cli("import", str(source), database_url=database_url)
+
+    assert "Traceback" not in result.stderr
+    assert (result.returncode, result.stdout) == (1, "recorded 1, duplicates 0, rejected 1\n")
+    assert "line 2: malformed_json" in result.stderr, result.stderr
