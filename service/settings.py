@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -38,6 +38,8 @@ class DatabaseLocation:
     password: str = field(default="", repr=False)
     dbname: str = ""
     schema: str = "public"
+    # Every other parameter of the URL's query (`sslmode`, `application_name`, ...), for libpq.
+    libpq_parameters: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def parse(cls, url: str) -> DatabaseLocation:
@@ -56,7 +58,13 @@ class DatabaseLocation:
             port = parts.port or 5432
         except ValueError:
             raise ValueError("postgresql URL has an invalid port") from None
-        schema = parse_qs(parts.query).get("schema", ["public"])[0]
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        schema = next((value for name, value in query if name == "schema"), "public")
+        libpq_parameters = tuple((name, value) for name, value in query if name != "schema")
+        # Imported here: reading settings needs no database driver until a URL names one.
+        from service.database import check_parameters
+
+        check_parameters(dict(libpq_parameters))
         return cls(
             kind="postgres",
             host=parts.hostname,
@@ -65,6 +73,7 @@ class DatabaseLocation:
             password=unquote(parts.password or ""),
             dbname=dbname,
             schema=schema,
+            libpq_parameters=libpq_parameters,
         )
 
     def sibling_sqlite_path(self, purpose: str) -> str:
@@ -77,15 +86,10 @@ class DatabaseLocation:
         return str(log.with_name(f"{log.stem}.{purpose}{log.suffix or '.sqlite3'}"))
 
     def postgres_conninfo(self) -> str:
-        from psycopg.conninfo import make_conninfo
+        """A connection string with every parameter of the URL (see `service.database`)."""
+        from service.database import conninfo
 
-        return make_conninfo(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password or None,
-            dbname=self.dbname,
-        )
+        return conninfo(self)
 
 
 class Settings(BaseSettings):

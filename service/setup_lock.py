@@ -19,7 +19,7 @@ def schema_setup(location: DatabaseLocation) -> Iterator[None]:
         yield
         return
     key = advisory_lock_key(location, "setup")
-    with connect(location) as connection:
+    with connect(location, "setup") as connection:
         connection.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             yield

@@ -22,13 +22,15 @@ def eventsourcing_env(location: DatabaseLocation) -> dict[str, str]:
             "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteChainedRecorder),
         }
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": get_topic(database.ConnectedPostgresFactory),
+        database.ConnectedPostgresFactory.POSTGRES_CONNINFO: database.log_conninfo(location),
         "POSTGRES_DBNAME": location.dbname,
         "POSTGRES_HOST": location.host,
         "POSTGRES_PORT": str(location.port),
         "POSTGRES_USER": location.user,
         "POSTGRES_PASSWORD": location.password,
         "POSTGRES_SCHEMA": location.schema,
+        # How long a caller waits for a pooled connection (the library's name for it).
         "POSTGRES_CONNECT_TIMEOUT": str(database.CONNECT_TIMEOUT_SECONDS),
         "POSTGRES_LOCK_TIMEOUT": str(database.POSTGRES_LOCK_TIMEOUT_SECONDS),
         "POSTGRES_POOL_SIZE": str(database.LOG_POOL_SIZE),

@@ -163,7 +163,7 @@ def _postgres_tables(location: DatabaseLocation) -> set[str]:
         return f'"{location.schema}".{table}'
 
     try:
-        with database.connect(location) as connection:
+        with database.connect(location, "check") as connection:
             row = connection.execute(
                 SQL("SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL"),
                 (qualified(POSTGRES_EVENTS_TABLE), qualified(CHAIN_TABLE)),
@@ -219,6 +219,11 @@ def _postgres(error: psycopg.Error, location: DatabaseLocation) -> StartupError:
         return StartupError(
             f"no answer from PostgreSQL at {server} within {database.CONNECT_TIMEOUT_SECONDS} s: "
             "check the host and port (is something else listening there?)"
+        )
+    if "server does not support SSL" in text:
+        return StartupError(
+            f"PostgreSQL at {server} does not offer SSL, which the database URL's sslmode "
+            "requires: enable SSL on the server, or change sslmode in the URL"
         )
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
         return StartupError(

@@ -91,7 +91,7 @@ class AdvisoryLockLeadership:
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
             self._held.clear()
-            self._connection = connect(self._location)
+            self._connection = connect(self._location, "leadership")
         return self._connection
 
     def _alive(self) -> bool:

@@ -85,7 +85,7 @@ class PostgresListener:
         lost = False
         while not self._stopping.is_set():
             try:
-                with connect(self._location) as conn:
+                with connect(self._location, "listener") as conn:
                     conn.execute(SQL("LISTEN {0}").format(Identifier(self._channel)))
                     if lost:
                         logger.info("log listener listening again")

@@ -30,18 +30,7 @@ class ProjectionStores:
     def _create_registry(self, location: DatabaseLocation) -> None:
         database.prepare_storage(location)
         if location.kind == "postgres":
-            self._datastore = PostgresDatastore(
-                dbname=location.dbname,
-                host=location.host,
-                port=location.port,
-                user=location.user,
-                password=location.password,
-                schema=location.schema,
-                connect_timeout=database.CONNECT_TIMEOUT_SECONDS,
-                pool_size=database.PROJECTION_POOL_SIZE,
-                max_overflow=database.PROJECTION_POOL_SIZE,
-                pre_ping=True,
-            )
+            self._datastore = database.projection_datastore(location)
             with self._datastore.transaction(commit=True) as cursor:
                 cursor.execute(
                     SQL(

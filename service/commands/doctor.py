@@ -116,7 +116,7 @@ def _writable(location: DatabaseLocation) -> Check:
             return Check("writable", "ok", f"{log} and its folder")
         return Check("writable", "attention", f"{log} or its folder is read-only for this user")
     table = f'"{location.schema}".{POSTGRES_EVENTS_TABLE}'
-    with database.connect(location) as connection:
+    with database.connect(location, "check") as connection:
         row = connection.execute(
             SQL("SELECT has_table_privilege(%s, 'INSERT')"), (table,)
         ).fetchone()

@@ -83,7 +83,7 @@ def open_quarantine(
         return SQLiteQuarantine(location.sibling_sqlite_path("quarantine"), max_items)
     from service.quarantine.postgres import PostgresQuarantine
 
-    return PostgresQuarantine(location.postgres_conninfo(), location.schema, max_items)
+    return PostgresQuarantine(location, max_items)
 
 
 def as_utc(received_at: datetime) -> datetime:

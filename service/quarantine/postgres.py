@@ -23,19 +23,16 @@ from service.quarantine import (
     decode_detail,
     encode_detail,
 )
+from service.settings import DatabaseLocation
 
 TABLE = "quarantine"
-# A little more than one connect attempt: with the server gone, a caller learns it in seconds
-# instead of holding one of the HTTP layer's worker threads.
-POOL_WAIT_SECONDS = 3
-STATEMENT_TIMEOUT_MS = 5000
 
 
 class PostgresQuarantine:
-    def __init__(self, conninfo: str, schema: str, max_items: int) -> None:
+    def __init__(self, location: DatabaseLocation, max_items: int) -> None:
         self.dropped = 0
         self._max_items = max_items
-        self._schema = schema
+        self._schema = schema = location.schema
         self._dropped_lock = threading.Lock()
         self._setup_lock = threading.Lock()
         self._table_ready = False
@@ -61,16 +58,15 @@ class PostgresQuarantine:
         self._select_before = columns + SQL("WHERE id < %s ORDER BY id DESC LIMIT %s")
         self._count = SQL("SELECT count(*) FROM {0}").format(table)
         self._pool: ConnectionPool[Connection[TupleRow]] = ConnectionPool(
-            conninfo,
+            database.conninfo(
+                location,
+                "quarantine",
+                options=f"-c statement_timeout={database.QUARANTINE_STATEMENT_TIMEOUT_MS}",
+            ),
             min_size=1,
             max_size=database.QUARANTINE_POOL_SIZE,
-            timeout=POOL_WAIT_SECONDS,
+            timeout=database.QUARANTINE_POOL_WAIT_SECONDS,
             name="quarantine",
-            kwargs={
-                "connect_timeout": database.CONNECT_TIMEOUT_SECONDS,
-                "application_name": "ticket-audit-quarantine",
-                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
-            },
             # Connections dropped while idle (a server restart) are replaced, not handed out.
             check=ConnectionPool.check_connection,
             open=False,
