@@ -8,6 +8,7 @@ to reach another. Each opener is an async context manager that closes what it op
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
@@ -25,10 +26,12 @@ from service.application import TicketAudit
 from service.committer import GroupCommitter, QueueBounds
 from service.intake import Intake
 from service.metrics import Metrics
-from service.quarantine import QuarantineStore, open_quarantine
+from service.quarantine import QuarantineStore, QuarantineUnavailable, open_quarantine
 from service.settings import DatabaseLocation, Settings
 from service.storage import open_log
 from service.storage_circuit import StorageCircuit
+
+logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -59,7 +62,15 @@ async def opened_write_side(
     on_commit: Callable[[], None] = lambda: None,
 ) -> AsyncIterator[WriteSide]:
     """The intake in front of `log`; `on_commit` runs after each committed batch."""
-    quarantine = open_quarantine(settings.database)
+    quarantine = open_quarantine(settings.database, settings.quarantine_max_rows)
+    try:
+        # The dropped count is kept in storage; read it now so /metrics shows it from the start.
+        await asyncio.get_running_loop().run_in_executor(
+            quarantine_executor, quarantine.load_dropped
+        )
+    except QuarantineUnavailable:
+        logger.warning("quarantine unavailable at start; its dropped count shows once it is back")
+    metrics.quarantine_dropped.set_function(lambda: quarantine.dropped)
 
     def committed(batch_size: int) -> None:
         metrics.commit_batch_size.observe(batch_size)
@@ -80,7 +91,6 @@ async def opened_write_side(
         quarantine_executor,
         settings.zone,
         settings.max_body_bytes,
-        metrics,
     )
     try:
         yield WriteSide(intake, quarantine, circuit)

@@ -15,7 +15,6 @@ from datetime import datetime, tzinfo
 from service.canonical import content_id, data_hash, delivery_id
 from service.committer import GroupCommitter, QueueFull, StorageUnavailable
 from service.domain import DeliveryFacts
-from service.metrics import Metrics
 from service.payload import DeliveryRejected, Envelope, parse_delivery, parse_source_timestamp
 from service.quarantine import QuarantineStore, QuarantineUnavailable
 from service.storage_errors import STORAGE_ERRORS
@@ -54,14 +53,12 @@ class Intake:
         quarantine_executor: Executor,
         source_zone: tzinfo,
         max_body_bytes: int,
-        metrics: Metrics,
     ) -> None:
         self._committer = committer
         self._quarantine = quarantine
         self._quarantine_executor = quarantine_executor
         self._source_zone = source_zone
         self.max_body_bytes = max_body_bytes
-        self._metrics = metrics
 
     async def receive(self, raw: bytes, received_at: datetime) -> Answer:
         if len(raw) > self.max_body_bytes:
@@ -102,7 +99,6 @@ class Intake:
             # A reject we cannot keep would be lost: ask the sender to try again instead.
             logger.warning("quarantine unavailable; asked the sender to retry a rejected delivery")
             return STORAGE_UNAVAILABLE
-        self._metrics.quarantine_dropped.set(self._quarantine.dropped)
         # Code and size only: a refused body may hold anything, secrets included.
         logger.info(
             "delivery refused with %d %s (%d bytes), kept in the quarantine as id %d",

@@ -43,9 +43,11 @@ class Metrics:
             "1 while deliveries are refused because storage failed, until a probe write passes",
             registry=self.registry,
         )
+        # Read from the quarantine store at each scrape (see `bootstrap.opened_write_side`).
         self.quarantine_dropped = Gauge(
             "ticket_audit_quarantine_dropped",
-            "Quarantined deliveries dropped, oldest first, to keep the quarantine bounded",
+            "Quarantined deliveries ever dropped, oldest first, to keep the quarantine within "
+            "TICKET_AUDIT_QUARANTINE_MAX_ROWS (kept in storage across restarts)",
             registry=self.registry,
         )
         self.projection_parked = Gauge(

@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     # Deliveries waiting for the log writer; past either bound, intake answers 503 at once.
     intake_queue_deliveries: int = Field(default=10_000, gt=0)
     intake_queue_bytes: int = Field(default=64 * 1_048_576, gt=0)
+    # The quarantine keeps this many refused deliveries, dropping the oldest past it.
+    quarantine_max_rows: int = Field(default=10_000, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -53,7 +53,12 @@ class QuarantinedDelivery:
 
 class QuarantineStore(Protocol):
     dropped: int
-    """How many of the oldest deliveries were deleted to stay within the bound since opening."""
+    """How many of the oldest deliveries were ever deleted to stay within the bound, as last
+    read from or written to storage (it is kept there, so it survives restarts)."""
+
+    def load_dropped(self) -> int:
+        """Read the stored count into `dropped` and return it."""
+        ...
 
     def add(self, error: str, detail: object, received_at: datetime, size: int, body: bytes) -> int:
         """Keep one refused delivery and return its id; ids only ever grow."""

@@ -26,6 +26,7 @@ from service.quarantine import (
 from service.settings import DatabaseLocation
 
 TABLE = "quarantine"
+DROPPED_TABLE = "quarantine_dropped"
 
 
 class PostgresQuarantine:
@@ -57,6 +58,18 @@ class PostgresQuarantine:
         self._select_newest = columns + SQL("ORDER BY id DESC LIMIT %s")
         self._select_before = columns + SQL("WHERE id < %s ORDER BY id DESC LIMIT %s")
         self._count = SQL("SELECT count(*) FROM {0}").format(table)
+        dropped = SQL("{0}.{1}").format(Identifier(schema), Identifier(DROPPED_TABLE))
+        # One row: how many deliveries were ever dropped to keep the bound.
+        self._create_dropped = SQL(
+            "CREATE TABLE IF NOT EXISTS {0} "
+            "(id smallint PRIMARY KEY CHECK (id = 1), dropped bigint NOT NULL)"
+        ).format(dropped)
+        self._add_dropped = SQL(
+            "INSERT INTO {0} AS kept (id, dropped) VALUES (1, %s) "
+            "ON CONFLICT (id) DO UPDATE SET dropped = kept.dropped + excluded.dropped "
+            "RETURNING dropped"
+        ).format(dropped)
+        self._select_dropped = SQL("SELECT dropped FROM {0} WHERE id = 1").format(dropped)
         self._pool: ConnectionPool[Connection[TupleRow]] = ConnectionPool(
             database.conninfo(
                 location,
@@ -77,16 +90,31 @@ class PostgresQuarantine:
 
     def add(self, error: str, detail: object, received_at: datetime, size: int, body: bytes) -> int:
         row = (error, encode_detail(detail), as_utc(received_at), size, body)
+        total = None
         with self._cursor() as cur:
             cur.execute(self._insert, row)
             inserted = cur.fetchone()
             cur.execute(self._trim, (self._max_items,))
-            trimmed = cur.rowcount
+            if cur.rowcount:
+                cur.execute(self._add_dropped, (cur.rowcount,))
+                total = cur.fetchone()
         # Counted only once the transaction has committed.
-        with self._dropped_lock:
-            self.dropped += trimmed
+        if total is not None:
+            self._set_dropped(int(total[0]))
         assert inserted is not None
         return int(inserted[0])
+
+    def load_dropped(self) -> int:
+        with self._cursor() as cur:
+            cur.execute(self._select_dropped)
+            row = cur.fetchone()
+        self._set_dropped(0 if row is None else int(row[0]))
+        return self.dropped
+
+    def _set_dropped(self, total: int) -> None:
+        # Concurrent adds commit in some order; the count only grows, so the highest is newest.
+        with self._dropped_lock:
+            self.dropped = max(self.dropped, total)
 
     def page(self, limit: int, before_id: int | None) -> list[QuarantinedDelivery]:
         check_limit(limit)
@@ -144,6 +172,7 @@ class PostgresQuarantine:
                         SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(Identifier(self._schema))
                     )
                 cur.execute(self._create_table)
+                cur.execute(self._create_dropped)
             self._table_ready = True
 
 

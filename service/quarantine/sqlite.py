@@ -46,6 +46,16 @@ SELECT_BEFORE = (
     "WHERE id < ? ORDER BY id DESC LIMIT ?"
 )
 COUNT = "SELECT count(*) FROM quarantine"
+# One row: how many deliveries were ever dropped to keep the bound.
+CREATE_DROPPED = (
+    "CREATE TABLE IF NOT EXISTS quarantine_dropped "
+    "(id INTEGER PRIMARY KEY CHECK (id = 1), dropped INTEGER NOT NULL)"
+)
+ADD_DROPPED = (
+    "INSERT INTO quarantine_dropped (id, dropped) VALUES (1, ?) "
+    "ON CONFLICT (id) DO UPDATE SET dropped = dropped + excluded.dropped"
+)
+SELECT_DROPPED = "SELECT dropped FROM quarantine_dropped WHERE id = 1"
 
 
 class SQLiteQuarantine:
@@ -64,9 +74,19 @@ class SQLiteQuarantine:
             with conn:
                 quarantine_id = conn.execute(INSERT, row).lastrowid
                 trimmed = conn.execute(TRIM, (self._max_items,)).rowcount
-            self.dropped += trimmed
+                if trimmed:
+                    conn.execute(ADD_DROPPED, (trimmed,))
+                    total = _dropped(conn)
+            # Counted only once the transaction has committed.
+            if trimmed:
+                self.dropped = total
         assert quarantine_id is not None
         return quarantine_id
+
+    def load_dropped(self) -> int:
+        with self._session() as conn:
+            self.dropped = _dropped(conn)
+        return self.dropped
 
     def page(self, limit: int, before_id: int | None) -> list[QuarantinedDelivery]:
         check_limit(limit)
@@ -117,11 +137,17 @@ class SQLiteQuarantine:
                 conn.execute("PRAGMA journal_mode=WAL")
                 with conn:
                     conn.execute(CREATE_TABLE)
+                    conn.execute(CREATE_DROPPED)
             except sqlite3.Error:
                 conn.close()
                 raise
             self._conn = conn
         return self._conn
+
+
+def _dropped(conn: sqlite3.Connection) -> int:
+    row = conn.execute(SELECT_DROPPED).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def _delivery(row: Any) -> QuarantinedDelivery:

@@ -143,6 +143,20 @@ class QuarantineCases:
         assert store.get(ids[1]) is None
         assert [d.id for d in store.page(10, None)] == [ids[4], ids[3], ids[2]]
 
+    def test_the_dropped_count_is_kept_in_storage(self, open_store: StoreFactory) -> None:
+        store = open_store(max_items=2)
+        add_numbered(store, 5)
+        assert store.dropped == 3
+        store.close()
+
+        reopened = open_store(max_items=2)
+        assert reopened.dropped == 0  # storage is not touched until asked
+        assert reopened.load_dropped() == 3
+        add_numbered(reopened, 1)
+
+        assert reopened.dropped == 4
+        assert open_store(max_items=2).load_dropped() == 4
+
     def test_ids_are_not_reused_after_dropping(self, open_store: StoreFactory) -> None:
         store = open_store(max_items=1)
         first, second = add_numbered(store, 2)
