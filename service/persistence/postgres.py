@@ -65,10 +65,13 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         # A connection of its own: the pool's may be dead after an outage, and the pool
         # waits out its reconnection backoff. Creating a table is refused by a read-only
         # server or session; the rollback leaves nothing behind.
-        # The library gives its pool the connection's settings as a plain dict.
-        options = dict(cast(dict[str, Any], self.datastore.pool.kwargs))
+        # The library gives its pool the connection's identity as a plain dict, and the
+        # database URL's other parameters (sslmode, ...) ride in the pool's conninfo.
+        pool = self.datastore.pool
+        options = dict(cast(dict[str, Any], pool.kwargs))
         options.pop("row_factory", None)
-        with psycopg.connect(connect_timeout=PROBE_CONNECT_TIMEOUT_SECONDS, **options) as probe:
+        options["connect_timeout"] = PROBE_CONNECT_TIMEOUT_SECONDS
+        with psycopg.connect(cast(str, pool.conninfo), **options) as probe:
             probe.execute("CREATE TEMPORARY TABLE storage_probe (b bytea)")
             probe.rollback()
 
@@ -83,6 +86,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         datastore = self.datastore
         old = datastore.pool
         fresh: ConnectionPool[Connection[DictRow]] = ConnectionPool(
+            old.conninfo,
             connection_class=Connection[DictRow],
             kwargs=old.kwargs,
             min_size=old.min_size,

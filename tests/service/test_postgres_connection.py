@@ -12,6 +12,7 @@ from pytest_aiohttp import AiohttpClient
 
 from projections.runtime.leadership import open_leadership
 from projections.store.generations import ProjectionStores
+from service.persistence.postgres import PostgresChainedRecorder
 from service.quarantine import QuarantineUnavailable, open_quarantine
 from service.settings import DatabaseLocation
 from service.storage import open_log
@@ -109,3 +110,44 @@ def test_an_unknown_url_parameter_is_a_settings_error(schema_url: str) -> None:
     assert result.stderr == (
         'ticket-audit: TICKET_AUDIT_DATABASE_URL: invalid connection option "sslmod"\n'
     )
+
+
+def test_the_log_keeps_them_through_a_storage_probe_and_renewed_connections(
+    postgres_database: str, schema_url: str
+) -> None:
+    chosen = f"probe-{uuid.uuid4().hex[:8]}"
+    log = open_log(DatabaseLocation.parse(f"{schema_url}&application_name={chosen}"))
+    recorder = log.chained_recorder
+    assert isinstance(recorder, PostgresChainedRecorder)
+    trigger = sql.Identifier(f"refuse_{chosen.replace('-', '_')}")
+    try:
+        recorder.renew_connections()
+        with recorder.datastore.get_connection() as connection:
+            row = connection.execute("SHOW application_name").fetchone()
+        assert row is not None
+        assert row["application_name"] == chosen
+
+        # The probe's connection lives for one statement: a trigger on its DDL tells which
+        # name it connected under, by refusing only that one.
+        with psycopg.connect(postgres_database, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL(
+                    "CREATE FUNCTION public.{0}() RETURNS event_trigger LANGUAGE plpgsql AS $$ "
+                    "BEGIN IF current_setting('application_name') = {1} THEN "
+                    "RAISE EXCEPTION 'probe connected as %', current_setting('application_name'); "
+                    "END IF; END $$"
+                ).format(trigger, sql.Literal(chosen))
+            )
+            admin.execute(
+                sql.SQL(
+                    "CREATE EVENT TRIGGER {0} ON ddl_command_start WHEN TAG IN ('CREATE TABLE') "
+                    "EXECUTE FUNCTION public.{0}()"
+                ).format(trigger)
+            )
+        with pytest.raises(psycopg.Error, match=f"probe connected as {chosen}"):
+            recorder.probe_write()
+    finally:
+        log.close()
+        with psycopg.connect(postgres_database, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP EVENT TRIGGER IF EXISTS {0}").format(trigger))
+            admin.execute(sql.SQL("DROP FUNCTION IF EXISTS public.{0}()").format(trigger))
