@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_INSTALLED := $(VENV)/.installed-run
 TEST_INSTALLED := $(VENV)/.installed-test
 
-.PHONY: run test test-quick lint typecheck unit install clean bench bench-quick screenshots
+.PHONY: run test test-quick lint typecheck unit install clean bench bench-quick screenshots examples
 
 run: $(RUN_INSTALLED)
 	$(BIN)/ticket-audit serve
@@ -38,6 +38,10 @@ bench-quick: $(TEST_INSTALLED)
 # The console's home and ticket pages, wide and phone-sized, for the README (needs chromium).
 screenshots: $(TEST_INSTALLED)
 	$(BIN)/python -m tests.console.screenshots docs/screenshots
+
+# Rewrites docs/examples.md from the real service; tests/test_examples.py fails until it is current.
+examples: $(TEST_INSTALLED)
+	$(BIN)/python -m tests.examples
 
 install: $(TEST_INSTALLED)
 
