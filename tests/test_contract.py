@@ -1,4 +1,5 @@
-"""docs/contract.md and the served OpenAPI document name the same routes, both ways.
+"""docs/contract.md and the served OpenAPI document name the same routes, both ways, and the
+contract and README.md list every setting.
 
 The contract's routes are the first cells of its route tables (a table whose first column is
 `route`; a cell without a method is a `GET`) and the routes its headings name. Query parameters
@@ -15,9 +16,13 @@ from typing import Any
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+from service.settings import Settings
 from tests.helpers import Client, app_clients, get_json, make_settings
 
-CONTRACT = Path(__file__).resolve().parents[1] / "docs" / "contract.md"
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT = ROOT / "docs" / "contract.md"
+README = ROOT / "README.md"
+SETTING = re.compile(r"`(TICKET_AUDIT_[A-Z_]+)`")
 ROUTE = re.compile(r"`(?:(GET|POST) )?(/[^`?\s]*)(?:\?([^`]*))?`")
 HEADING_ROUTE = re.compile(r"`(GET|POST) (/[^`?\s]*)`")
 
@@ -87,3 +92,25 @@ def parameters(openapi: dict[str, Any], method: str, path: str) -> list[dict[str
             parameter = openapi["components"]["parameters"][name]
         found.append(parameter)
     return found
+
+
+def settings_tables(text: str) -> set[str]:
+    """The variables named in the first column of each table whose first column is `variable`."""
+    names: set[str] = set()
+    in_settings_table = False
+    for line in text.splitlines():
+        first = line.strip().strip("|").split("|")[0].strip()
+        if not line.startswith("|"):
+            in_settings_table = False
+        elif first == "variable":
+            in_settings_table = True
+        elif in_settings_table:
+            names.update(SETTING.findall(first))
+    return names
+
+
+@pytest.mark.parametrize("page", [CONTRACT, README], ids=["contract", "readme"])
+def test_every_setting_is_in_the_settings_table(page: Path) -> None:
+    settings = {f"TICKET_AUDIT_{name.upper()}" for name in Settings.model_fields}
+
+    assert settings_tables(page.read_text()) == settings
