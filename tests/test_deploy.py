@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import configparser
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from service.cli import build_parser
 from service.settings import Settings
+from tests.helpers import TICKET_AUDIT
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 UNIT = DEPLOY / "ticket-audit@.service"
@@ -77,3 +82,20 @@ def test_the_unit_runs_as_its_own_user_and_starts_at_boot() -> None:
     assert service["NoNewPrivileges"] == "yes"
     assert "network-online.target" in parsed["Unit"]["After"].split()
     assert parsed["Install"]["WantedBy"] == "multi-user.target"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
+def test_systemd_reads_every_line_of_the_unit(tmp_path: Path) -> None:
+    # systemd ignores what it cannot parse with a warning and exit 0: any output is a fault.
+    instance = tmp_path / f"ticket-audit@{INSTANCE}.service"
+    exec_start = shlex.split(unit()["Service"]["ExecStart"])[0]
+    instance.write_text(UNIT.read_text().replace(exec_start, TICKET_AUDIT))
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(instance)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
