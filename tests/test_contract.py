@@ -1,5 +1,5 @@
-"""docs/contract.md and the served OpenAPI document name the same routes, both ways, and the
-contract and README.md list every setting.
+"""docs/contract.md and the served OpenAPI document name the same routes, both ways; every route
+README.md names is served; the contract and README.md list every setting.
 
 The contract's routes are the first cells of its route tables (a table whose first column is
 `route`; a cell without a method is a `GET`) and the routes its headings name. Query parameters
@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT / "docs" / "contract.md"
 README = ROOT / "README.md"
 SETTING = re.compile(r"`(TICKET_AUDIT_[A-Z_]+)`")
+# A route as README.md writes one in prose: `GET /v1/tickets/408218?at=...`, `/v1/quarantine...`.
+MENTIONED_ROUTE = re.compile(
+    r"`(?:(GET|POST) )?(/(?:v1|webhooks|healthz|readyz|metrics|openapi|docs)[^`?\s]*)"
+)
 ROUTE = re.compile(r"`(?:(GET|POST) )?(/[^`?\s]*)(?:\?([^`]*))?`")
 HEADING_ROUTE = re.compile(r"`(GET|POST) (/[^`?\s]*)`")
 
@@ -81,6 +85,26 @@ async def test_the_query_parameters_the_contract_names_are_in_the_openapi_docume
     for (method, path), names in contract_routes(CONTRACT.read_text()).items():
         documented = {parameter["name"] for parameter in parameters(openapi, method, path)}
         assert names <= documented, f"{method.upper()} {path}: {names - documented}"
+
+
+async def test_every_route_the_readme_names_is_served(openapi: dict[str, Any]) -> None:
+    served = [
+        (method, re.compile(re.sub(r"\{[^/}]+\}", "[^/]+", path)), path)
+        for path, item in openapi["paths"].items()
+        for method in item
+    ]
+    mentioned = MENTIONED_ROUTE.findall(README.read_text())
+    assert len(mentioned) > 20
+
+    for method, route in mentioned:
+        prefix = route.removesuffix("...")
+        found = [
+            path
+            for served_method, pattern, path in served
+            if (not method or method.lower() == served_method)
+            and (pattern.fullmatch(prefix) if prefix == route else path.startswith(prefix))
+        ]
+        assert found, f"README.md names {method} {route}, which /openapi.json does not serve"
 
 
 def parameters(openapi: dict[str, Any], method: str, path: str) -> list[dict[str, Any]]:
