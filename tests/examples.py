@@ -1,9 +1,10 @@
 """docs/examples.md: one producer's week told to the real service, with its real answers.
 
 `python -m tests.examples` (or `make examples`) rewrites the page: it starts the app factory
-that `serve` runs on a new SQLite log in a temporary folder, makes each request over HTTP and
-writes what came back. `tests/test_examples.py` tells the same story on SQLite and PostgreSQL
-and fails when the page differs, so the page never drifts from the service.
+that `serve` runs (applying the projections in its own process rather than a worker's) on a
+new SQLite log in a temporary folder, makes each request over HTTP and writes what came back.
+`tests/test_examples.py` tells the same story on SQLite and PostgreSQL and fails when the page
+differs, so the page never drifts from the service.
 
 Two things differ on every run and are masked, by value, wherever they appear: the received
 times (the service's clock when a delivery arrived) and the chain hashes (which cover them).
