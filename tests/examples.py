@@ -13,6 +13,8 @@ times (the service's clock when a delivery arrived) and the chain hashes (which 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import tempfile
 from collections.abc import Iterator
@@ -139,13 +141,13 @@ class Story:
             lines.append(f"Content-Type: {response.headers['Content-Type']}")
         if "X-Received-At" in response.headers:
             lines.append(f"X-Received-At: {response.headers['X-Received-At']}")
-        decoded: Any = None
+        decoded: Any
         if response.content_type == "application/json":
             decoded = json.loads(raw)
             shown = json.dumps(decoded, indent=2, ensure_ascii=False)
         else:
             # CSV rows end in CRLF (RFC 4180); the page shows them as plain lines.
-            shown = raw.decode().replace("\r\n", "\n")
+            decoded = shown = raw.decode().replace("\r\n", "\n")
         for secret, variable in SECRETS.items():
             command = command.replace(secret, variable)
         answer = "\n".join(lines) + f"\n\n{shown.rstrip()}"
@@ -234,12 +236,26 @@ async def tell(client: Client) -> str:
     await story.get(
         "The sale periods, each with its own timeline.", f"/v1/tickets/{TICKET}/sale-periods", READ
     )
-    await story.get(
-        "The change feed across tickets, by position, as CSV for a spreadsheet (`format=ndjson` "
-        "streams JSON lines; without `format`, pages of JSON).",
+    feed = await story.get(
+        "The change feed across tickets, as CSV for a spreadsheet (`format=ndjson` streams JSON "
+        "lines; without `format`, pages of JSON). It only grows: when Thursday's delivery "
+        f"arrived (position {head}), Friday's changes were recomputed. The new rows come last, "
+        f"with `recomputedAt` {head}, and the rows they replace are marked `supersededBy` "
+        f"{head}, so a follower with a cursor sees the correction after what it has read.",
         f"/v1/changes?ticketId={TICKET}&format=csv",
         READ,
     )
+    rows = list(csv.DictReader(io.StringIO(feed)))
+    assert [row["path"] for row in rows if row["supersededBy"] == str(head)] == [
+        "quantity",
+        "value.price",
+        "value.finalPrice",
+    ]
+    assert [row["path"] for row in rows[-3:] if row["recomputedAt"] == str(head)] == [
+        "value.price",
+        "value.finalPrice",
+        "quantityDiff",
+    ]
     await story.get("Every ticket of the show.", "/v1/tickets?eventId=24724", READ)
     await story.get("The group's children.", f"/v1/tickets/{GROUP}/children", READ)
     await story.get(
