@@ -97,12 +97,14 @@ async def test_every_route_the_readme_names_is_served(openapi: dict[str, Any]) -
     assert len(mentioned) > 20
 
     for method, route in mentioned:
+        # `/v1/quarantine...` and a bare `/v1` name a family of routes.
         prefix = route.removesuffix("...")
+        family = prefix != route or prefix.count("/") == 1
         found = [
             path
             for served_method, pattern, path in served
             if (not method or method.lower() == served_method)
-            and (pattern.fullmatch(prefix) if prefix == route else path.startswith(prefix))
+            and (pattern.fullmatch(prefix) or (family and path.startswith(prefix)))
         ]
         assert found, f"README.md names {method} {route}, which /openapi.json does not serve"
 
