@@ -65,6 +65,7 @@ def render(results: Results, json_path: str) -> str:
             intake_cpu_table(backends),
         ),
         ("Appends through the library (no HTTP), events/s", append_table(backends)),
+        ("`ticket-audit import` of an NDJSON file, deliveries/s", import_table(backends)),
         (f"Rebuild of every projection at {events} events", rebuild_table(largest)),
         (f"Queries at {events} events, p50 / p99 ms", query_table(largest)),
         (f"Storage at {events} events, bytes per event", storage_table(largest)),
@@ -124,6 +125,18 @@ def append_table(backends: Results) -> str:
         gain = measured["append"]["gain"]
         rows.append([NAMES[kind], rates["one_per_call"], rates["hundred_per_call"], gain])
     return table(["backend", "1 delivery per call", "100 per call", "gain"], rows)
+
+
+def import_table(backends: Results) -> str:
+    rows: list[list[object]] = []
+    for kind, measured in backends.items():
+        imported = measured["import"]
+        rows.append([NAMES[kind], imported["deliveries"], imported["tickets"]])
+        rows[-1] += [
+            imported[run]["deliveries_per_s"] for run in ("into_empty_log", "all_duplicates")
+        ]
+    header = ["backend", "deliveries", "tickets", "into an empty log", "again: all duplicates"]
+    return table(header, rows)
 
 
 def rebuild_table(largest: Results) -> str:

@@ -50,6 +50,7 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
         append_hundred_per_call=200,
         console_events=120,
         console_queries=LoadBounds(connections=1, requests=20, seconds=2),
+        import_deliveries=60,
         backends=(kind,),
     )
 
@@ -75,6 +76,11 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
     assert all(run["lag_at_end_events"] >= 0 for run in catch_up["runs"])
     assert [run["per_call"] for run in measured["append"]["runs"]] == [1, 100]
     assert all(run["events"] > 0 for run in measured["append"]["runs"])
+
+    imported = measured["import"]
+    assert imported["into_empty_log"]["summary"] == "recorded 60, duplicates 0, rejected 0"
+    assert imported["all_duplicates"]["summary"] == "recorded 0, duplicates 60, rejected 0"
+    assert imported["into_empty_log"]["deliveries_per_s"] > 0
 
     (stage,) = measured["stages"]
     assert stage["events"] == 120
@@ -120,3 +126,4 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
     assert "### Intake over HTTP" in text
     assert "### Growth" in text
     assert "### Console pages beside the /v1 routes" in text
+    assert "`ticket-audit import` of an NDJSON file" in text
