@@ -66,9 +66,13 @@ def rebuild(settings: Settings, names: Sequence[str]) -> int:
     ]
     location = settings.database
     log = open_existing_log(location)
-    storage = ProjectionStores(location)
     try:
         head = log_head(log)
+    finally:
+        # The children read the log; this process needs no connection to it meanwhile.
+        log.close()
+    storage = ProjectionStores(location)
+    try:
         fresh = next_generations(storage, chosen)
         with tqdm(
             total=head,
@@ -83,7 +87,6 @@ def rebuild(settings: Settings, names: Sequence[str]) -> int:
             print(f"{cls.name}: rebuilt from {applied[cls.name]} events")
     finally:
         storage.close()
-        log.close()
     return 0
 
 
