@@ -68,6 +68,11 @@ def render(results: Results, json_path: str) -> str:
         ("`ticket-audit import` of an NDJSON file, deliveries/s", import_table(backends)),
         (f"Rebuild of every projection at {events} events", rebuild_table(largest)),
         (f"Queries at {events} events, p50 / p99 ms", query_table(largest)),
+        (
+            f"Queries at {events} events beside the naive receiver's answer from its table, "
+            "p50 / p99 ms",
+            naive_query_table(largest),
+        ),
         (f"Storage at {events} events, bytes per event", storage_table(largest)),
         ("Growth: the same log at each size", growth_table(backends)),
         (
@@ -146,7 +151,8 @@ def rebuild_table(largest: Results) -> str:
         scan = rebuild["scan"]["events_per_s"]
         every = [
             *rebuild["projections"].items(),
-            ("all in one pass", rebuild["all_projections"]),
+            ("all in one pass, one process", rebuild["all_projections"]),
+            ("all: `ticket-audit rebuild`, two processes", rebuild["two_processes"]),
         ]
         for projection, figures in every:
             share = round(figures["events_per_s"] / scan, 3) if scan else "n/a"
@@ -155,6 +161,8 @@ def rebuild_table(largest: Results) -> str:
         rows.append(
             [name, "peak RSS of the rebuilding process", f"{rebuild['peak_rss_mib']} MiB", ""]
         )
+        largest = rebuild["two_processes"]["peak_rss_mib"]
+        rows.append([name, "peak RSS of the largest of the two", f"{largest} MiB", ""])
     return table(["backend", "projection", "events/s", "share of the raw scan rate"], rows)
 
 
@@ -164,6 +172,17 @@ def query_table(largest: Results) -> str:
         for route, template in ROUTES.items()
     ]
     return table(["route", *largest], rows)
+
+
+def naive_query_table(largest: Results) -> str:
+    rows: list[list[object]] = []
+    for name, stage in largest.items():
+        for route, paired in stage.get("naive_queries", {}).items():
+            rows.append([name, f"`{ROUTES[route]}`", _latencies(paired["service"])])
+            rows[-1] += [f"`{paired['naive_route']}`", _latencies(paired["naive"])]
+            rows[-1] += [paired["ratio"]["p50_ms"], paired["ratio"]["p99_ms"]]
+    header = ["backend", "service route", "service", "naive route", "naive"]
+    return table([*header, "p50 ratio", "p99 ratio"], rows)
 
 
 def storage_table(largest: Results) -> str:
@@ -176,7 +195,8 @@ def storage_table(largest: Results) -> str:
 
 def growth_table(backends: Results) -> str:
     header = ["backend", "events", "intake req/s", "intake p99 ms", "slowest query p99 ms"]
-    header += ["rebuild events/s (all)", "rebuild peak RSS MiB"]
+    header += ["rebuild events/s (one process)", "rebuild peak RSS MiB"]
+    header += ["`rebuild` events/s (two processes)", "its largest RSS MiB"]
     rows: list[list[object]] = []
     for kind, measured in backends.items():
         for stage in measured["stages"]:
@@ -184,6 +204,8 @@ def growth_table(backends: Results) -> str:
             rows.append([NAMES[kind], stage["events"], intake["requests_per_s"], intake["p99_ms"]])
             rows[-1] += [_slowest(stage["queries"]), rebuild["all_projections"]["events_per_s"]]
             rows[-1].append(rebuild["peak_rss_mib"])
+            two = rebuild["two_processes"]
+            rows[-1] += [two["events_per_s"], two["peak_rss_mib"]]
     return table(header, rows)
 
 
