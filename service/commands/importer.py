@@ -18,7 +18,6 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from datetime import UTC, datetime
 
 import orjson
@@ -29,7 +28,7 @@ from service.application import TicketAudit
 from service.commands.import_source import Delivery, ImportSource, open_source
 from service.domain import DeliveryFacts
 from service.intake import QUARANTINE_ERRORS, Answer, Refusal, keep_refused, screen
-from service.quarantine import QuarantineStore, open_quarantine
+from service.quarantine import QuarantineStore
 from service.settings import Settings
 from service.storage_errors import STORAGE_ERRORS, require_log
 
@@ -61,9 +60,11 @@ def import_file(settings: Settings, path: str) -> int:
 async def _import(settings: Settings, source: ImportSource) -> Counter[str]:
     counts: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
-    async with bootstrap.opened_log(settings.database) as log:
+    async with (
+        bootstrap.opened_log(settings.database) as log,
+        bootstrap.opened_quarantine(settings.database) as quarantine,
+    ):
         with (
-            closing(open_quarantine(settings.database)) as quarantine,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-writer") as writer,
             tqdm(total=source.total, unit="delivery", file=sys.stderr) as progress,
         ):
