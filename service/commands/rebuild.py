@@ -99,7 +99,8 @@ def _build_in_children(
     progress: tqdm,
 ) -> list[int]:
     """Build the fresh generations, one child per group; activate them all, or drop them
-    all if any child failed (or this process was interrupted); the events each child read."""
+    all if any child failed; the events each child read. Interrupted, it stops the children
+    and keeps what they built: a rerun resumes each generation from its tracked position."""
     context = multiprocessing.get_context("spawn")
     reports: Queue[Report] = context.Queue()
     children = [
@@ -111,7 +112,7 @@ def _build_in_children(
         )
         for index, group in enumerate(groups)
     ]
-    activated = False
+    failed = True
     try:
         for child in children:
             child.start()
@@ -124,14 +125,17 @@ def _build_in_children(
         for child in children:
             child.join()
         activate_generations(storage, chosen, fresh)
-        activated = True
+        failed = False
         return progress_of.read
+    except KeyboardInterrupt:
+        failed = False
+        raise
     finally:
-        if not activated:
-            for child in children:
-                if child.is_alive():
-                    child.terminate()
-                child.join()
+        for child in (child for child in children if child.pid is not None):
+            if child.is_alive():
+                child.terminate()
+            child.join()
+        if failed:
             drop_generations(storage, chosen, fresh)
 
 
