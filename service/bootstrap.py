@@ -44,8 +44,8 @@ async def opened_log(location: DatabaseLocation) -> AsyncIterator[TicketAudit]:
 
 
 @asynccontextmanager
-async def opened_quarantine(location: DatabaseLocation) -> AsyncIterator[QuarantineStore]:
-    quarantine = open_quarantine(location)
+async def opened_quarantine(settings: Settings) -> AsyncIterator[QuarantineStore]:
+    quarantine = open_quarantine(settings.database, settings.quarantine_max_rows)
     try:
         yield quarantine
     finally:

@@ -62,7 +62,7 @@ async def _import(settings: Settings, source: ImportSource) -> Counter[str]:
     loop = asyncio.get_running_loop()
     async with (
         bootstrap.opened_log(settings.database) as log,
-        bootstrap.opened_quarantine(settings.database) as quarantine,
+        bootstrap.opened_quarantine(settings) as quarantine,
     ):
         with (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-writer") as writer,
