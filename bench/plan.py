@@ -9,8 +9,8 @@ from bench.databases import Kind
 from bench.load import LoadBounds
 
 Mode = Literal["full", "quick"]
-Measurement = Literal["intake", "append", "stages", "console"]
-MEASUREMENTS: tuple[Measurement, ...] = ("intake", "append", "stages", "console")
+Measurement = Literal["intake", "append", "import", "stages", "console"]
+MEASUREMENTS: tuple[Measurement, ...] = ("intake", "append", "import", "stages", "console")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Plan:
     append_seconds: float
     console_events: int
     console_queries: LoadBounds
+    import_deliveries: int
     backends: tuple[Kind, ...] = ("postgres", "sqlite")
     measurements: tuple[Measurement, ...] = MEASUREMENTS
 
@@ -50,6 +51,7 @@ class Plan:
             append_seconds=30,
             console_events=100_000,
             console_queries=LoadBounds(connections=1, requests=500, seconds=15),
+            import_deliveries=200_000,
         )
 
     @classmethod
@@ -67,6 +69,7 @@ class Plan:
             append_seconds=2,
             console_events=200,
             console_queries=LoadBounds(connections=1, requests=50, seconds=2),
+            import_deliveries=200,
         )
 
     def with_events(self, events: int) -> Plan:

@@ -65,8 +65,14 @@ def render(results: Results, json_path: str) -> str:
             intake_cpu_table(backends),
         ),
         ("Appends through the library (no HTTP), events/s", append_table(backends)),
+        ("`ticket-audit import` of an NDJSON file, deliveries/s", import_table(backends)),
         (f"Rebuild of every projection at {events} events", rebuild_table(largest)),
         (f"Queries at {events} events, p50 / p99 ms", query_table(largest)),
+        (
+            f"Queries at {events} events beside the naive receiver's answer from its table, "
+            "p50 / p99 ms",
+            naive_query_table(largest),
+        ),
         (f"Storage at {events} events, bytes per event", storage_table(largest)),
         ("Growth: the same log at each size", growth_table(backends)),
         (
@@ -126,6 +132,18 @@ def append_table(backends: Results) -> str:
     return table(["backend", "1 delivery per call", "100 per call", "gain"], rows)
 
 
+def import_table(backends: Results) -> str:
+    rows: list[list[object]] = []
+    for kind, measured in backends.items():
+        imported = measured["import"]
+        rows.append([NAMES[kind], imported["deliveries"], imported["tickets"]])
+        rows[-1] += [
+            imported[run]["deliveries_per_s"] for run in ("into_empty_log", "all_duplicates")
+        ]
+    header = ["backend", "deliveries", "tickets", "into an empty log", "again: all duplicates"]
+    return table(header, rows)
+
+
 def rebuild_table(largest: Results) -> str:
     rows: list[list[object]] = []
     for name, stage in largest.items():
@@ -133,7 +151,8 @@ def rebuild_table(largest: Results) -> str:
         scan = rebuild["scan"]["events_per_s"]
         every = [
             *rebuild["projections"].items(),
-            ("all in one pass", rebuild["all_projections"]),
+            ("all in one pass, one process", rebuild["all_projections"]),
+            ("all: `ticket-audit rebuild`, two processes", rebuild["two_processes"]),
         ]
         for projection, figures in every:
             share = round(figures["events_per_s"] / scan, 3) if scan else "n/a"
@@ -142,6 +161,8 @@ def rebuild_table(largest: Results) -> str:
         rows.append(
             [name, "peak RSS of the rebuilding process", f"{rebuild['peak_rss_mib']} MiB", ""]
         )
+        largest = rebuild["two_processes"]["peak_rss_mib"]
+        rows.append([name, "peak RSS of the largest of the two", f"{largest} MiB", ""])
     return table(["backend", "projection", "events/s", "share of the raw scan rate"], rows)
 
 
@@ -151,6 +172,17 @@ def query_table(largest: Results) -> str:
         for route, template in ROUTES.items()
     ]
     return table(["route", *largest], rows)
+
+
+def naive_query_table(largest: Results) -> str:
+    rows: list[list[object]] = []
+    for name, stage in largest.items():
+        for route, paired in stage.get("naive_queries", {}).items():
+            rows.append([name, f"`{ROUTES[route]}`", _latencies(paired["service"])])
+            rows[-1] += [f"`{paired['naive_route']}`", _latencies(paired["naive"])]
+            rows[-1] += [paired["ratio"]["p50_ms"], paired["ratio"]["p99_ms"]]
+    header = ["backend", "service route", "service", "naive route", "naive"]
+    return table([*header, "p50 ratio", "p99 ratio"], rows)
 
 
 def storage_table(largest: Results) -> str:
@@ -163,7 +195,8 @@ def storage_table(largest: Results) -> str:
 
 def growth_table(backends: Results) -> str:
     header = ["backend", "events", "intake req/s", "intake p99 ms", "slowest query p99 ms"]
-    header += ["rebuild events/s (all)", "rebuild peak RSS MiB"]
+    header += ["rebuild events/s (one process)", "rebuild peak RSS MiB"]
+    header += ["`rebuild` events/s (two processes)", "its largest RSS MiB"]
     rows: list[list[object]] = []
     for kind, measured in backends.items():
         for stage in measured["stages"]:
@@ -171,6 +204,8 @@ def growth_table(backends: Results) -> str:
             rows.append([NAMES[kind], stage["events"], intake["requests_per_s"], intake["p99_ms"]])
             rows[-1] += [_slowest(stage["queries"]), rebuild["all_projections"]["events_per_s"]]
             rows[-1].append(rebuild["peak_rss_mib"])
+            two = rebuild["two_processes"]
+            rows[-1] += [two["events_per_s"], two["peak_rss_mib"]]
     return table(header, rows)
 
 

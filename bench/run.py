@@ -23,6 +23,7 @@ import orjson
 from bench.append_rate import append_rate
 from bench.console_pages import measure_console
 from bench.databases import Backends, Kind, fresh_database
+from bench.import_rate import import_rates
 from bench.intake_rate import intake_side_by_side
 from bench.load import LoadBounds
 from bench.log_stages import StagePlan, measure_stages
@@ -58,6 +59,9 @@ def run_benchmarks(plan: Plan, backends: Backends) -> dict[str, Any]:
         if "append" in plan.measurements:
             say(f"{kind}: append rates")
             measured["append"] = append_rates(backends, kind, plan)
+        if "import" in plan.measurements:
+            say(f"{kind}: ticket-audit import of {plan.import_deliveries} deliveries")
+            measured["import"] = import_rates(backends, kind, plan.import_deliveries)
         if "stages" in plan.measurements:
             stage_plan = StagePlan(
                 plan.stage_sizes, plan.ticket_pool, plan.queries, plan.intake, plan.runs
@@ -117,6 +121,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
             intake=bounded(plan.intake, args.requests, args.seconds),
             queries=bounded(plan.queries, args.requests, args.seconds),
         )
+    if args.import_deliveries is not None:
+        plan = replace(plan, import_deliveries=args.import_deliveries)
     if args.backends is not None:
         plan = replace(
             plan, backends=tuple(backend_kind(name) for name in args.backends.split(","))
@@ -156,10 +162,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, help="requests per load run")
     parser.add_argument("--seconds", type=float, help="longest duration of a load run")
     parser.add_argument("--backends", help="postgres,sqlite (default both)")
+    parser.add_argument("--import-deliveries", type=int, help="deliveries in the imported file")
     parser.add_argument(
         "--only",
-        help="intake,append,stages,console: run only these; the results go to stderr and a JSON "
-        "file, and BENCHMARKS.md is left alone",
+        help="intake,append,import,stages,console: run only these; the results go to stderr "
+        "and a JSON file, and BENCHMARKS.md is left alone",
     )
     parser.add_argument("--note", default="", help="a remark printed above the table")
     parser.add_argument(
@@ -195,6 +202,11 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
                     "ratio": [pair["p50_ratio"], pair["p99_ratio"]],
                 }
                 for name, pair in measured["console"]["pages"].items()
+            }
+        if "import" in measured:
+            figures["import"] = {
+                run: measured["import"][run]["deliveries_per_s"]
+                for run in ("into_empty_log", "all_duplicates")
             }
         shown[kind] = figures
     return shown

@@ -43,6 +43,15 @@ async def opened_log(location: DatabaseLocation) -> AsyncIterator[TicketAudit]:
         log.close()
 
 
+@asynccontextmanager
+async def opened_quarantine(settings: Settings) -> AsyncIterator[QuarantineStore]:
+    quarantine = open_quarantine(settings.database, settings.quarantine_max_rows)
+    try:
+        yield quarantine
+    finally:
+        quarantine.close()
+
+
 @dataclass(frozen=True)
 class WriteSide:
     """Everything a delivery passes through: the intake, its group commit and quarantine,

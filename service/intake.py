@@ -45,6 +45,58 @@ STORAGE_UNAVAILABLE = Answer(
 QUEUE_FULL = Answer(503, {"error": "queue_full"}, {"Retry-After": RETRY_AFTER_SECONDS})
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A delivery intake refuses, what it tells the sender, and what the quarantine keeps."""
+
+    answer: Answer
+    kept: bytes
+    """The body, or its head when it is too large to keep whole."""
+    size: int
+
+    @property
+    def detail(self) -> object:
+        """What the sender was told besides the code: the detail itself, or the other fields."""
+        rest = {key: value for key, value in self.answer.body.items() if key != "error"}
+        return rest["detail"] if set(rest) == {"detail"} else rest
+
+
+def screen(raw: bytes, source_zone: tzinfo, max_body_bytes: int) -> DeliveryFacts | Refusal:
+    """A delivery's checks before the log, in the contract's order: size, JSON, fields,
+    webhook kind. What passes is ready for `record_deliveries`; duplicates are judged there."""
+    if len(raw) > max_body_bytes:
+        return too_large(raw[:QUARANTINED_HEAD_BYTES], len(raw), max_body_bytes)
+    try:
+        envelope = parse_delivery(raw)
+    except DeliveryRejected as rejected:
+        status = 400 if rejected.code == "malformed_json" else 422
+        return Refusal(Answer(status, rejected.body()), raw, len(raw))
+    return delivery_facts(envelope, raw, source_zone)
+
+
+def too_large(head: bytes, size: int, max_body_bytes: int) -> Refusal:
+    answer = Answer(413, {"error": "payload_too_large", "limit": max_body_bytes})
+    return Refusal(answer, head, size)
+
+
+def keep_refused(quarantine: QuarantineStore, refusal: Refusal, received_at: datetime) -> Answer:
+    """Keep a refused delivery in the quarantine; the answer with where it was kept.
+
+    Raises one of QUARANTINE_ERRORS when it cannot be kept.
+    """
+    error = str(refusal.answer.body["error"])
+    quarantine_id = quarantine.add(error, refusal.detail, received_at, refusal.size, refusal.kept)
+    # Code and size only: a refused body may hold anything, secrets included.
+    logger.info(
+        "delivery refused with %d %s (%d bytes), kept in the quarantine as id %d",
+        refusal.answer.status,
+        error,
+        refusal.size,
+        quarantine_id,
+    )
+    return replace(refusal.answer, quarantine_id=quarantine_id)
+
+
 class Intake:
     def __init__(
         self,
@@ -61,17 +113,11 @@ class Intake:
         self.max_body_bytes = max_body_bytes
 
     async def receive(self, raw: bytes, received_at: datetime) -> Answer:
-        if len(raw) > self.max_body_bytes:
-            return await self.too_large(raw[:QUARANTINED_HEAD_BYTES], len(raw), received_at)
+        screened = screen(raw, self._source_zone, self.max_body_bytes)
+        if isinstance(screened, Refusal):
+            return await self._quarantined(screened, received_at)
         try:
-            envelope = parse_delivery(raw)
-        except DeliveryRejected as rejected:
-            status = 400 if rejected.code == "malformed_json" else 422
-            return await self._quarantined(
-                Answer(status, rejected.body()), raw, len(raw), received_at
-            )
-        try:
-            outcome = await self._committer.submit(delivery_facts(envelope, raw, self._source_zone))
+            outcome = await self._committer.submit(screened)
         except StorageUnavailable:
             return STORAGE_UNAVAILABLE
         except QueueFull:
@@ -79,35 +125,20 @@ class Intake:
         return Answer(201 if outcome.status == "recorded" else 200, outcome.as_json())
 
     async def too_large(self, head: bytes, size: int, received_at: datetime) -> Answer:
-        answer = Answer(413, {"error": "payload_too_large", "limit": self.max_body_bytes})
-        return await self._quarantined(answer, head, size, received_at)
+        return await self._quarantined(too_large(head, size, self.max_body_bytes), received_at)
 
-    async def _quarantined(
-        self, answer: Answer, body: bytes, size: int, received_at: datetime
-    ) -> Answer:
-        error = str(answer.body["error"])
-        # What the sender was told besides the code: the detail itself, or the other fields.
-        rest = {key: value for key, value in answer.body.items() if key != "error"}
-        detail = rest["detail"] if set(rest) == {"detail"} else rest
+    async def _quarantined(self, refusal: Refusal, received_at: datetime) -> Answer:
         loop = asyncio.get_running_loop()
         try:
-            quarantine_id = await loop.run_in_executor(
+            answer = await loop.run_in_executor(
                 self._quarantine_executor,
-                lambda: self._quarantine.add(error, detail, received_at, size, body),
+                lambda: keep_refused(self._quarantine, refusal, received_at),
             )
         except QUARANTINE_ERRORS:
             # A reject we cannot keep would be lost: ask the sender to try again instead.
             logger.warning("quarantine unavailable; asked the sender to retry a rejected delivery")
             return STORAGE_UNAVAILABLE
-        # Code and size only: a refused body may hold anything, secrets included.
-        logger.info(
-            "delivery refused with %d %s (%d bytes), kept in the quarantine as id %d",
-            answer.status,
-            error,
-            size,
-            quarantine_id,
-        )
-        return replace(answer, quarantine_id=quarantine_id)
+        return answer
 
 
 def delivery_facts(envelope: Envelope, raw: bytes, source_zone: tzinfo) -> DeliveryFacts:

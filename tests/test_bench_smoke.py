@@ -50,6 +50,7 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
         append_hundred_per_call=200,
         console_events=120,
         console_queries=LoadBounds(connections=1, requests=20, seconds=2),
+        import_deliveries=60,
         backends=(kind,),
     )
 
@@ -76,6 +77,11 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
     assert [run["per_call"] for run in measured["append"]["runs"]] == [1, 100]
     assert all(run["events"] > 0 for run in measured["append"]["runs"])
 
+    imported = measured["import"]
+    assert imported["into_empty_log"]["summary"] == "recorded 60, duplicates 0, rejected 0"
+    assert imported["all_duplicates"]["summary"] == "recorded 0, duplicates 60, rejected 0"
+    assert imported["into_empty_log"]["deliveries_per_s"] > 0
+
     (stage,) = measured["stages"]
     assert stage["events"] == 120
     assert stage["seed"]["events"] == 120
@@ -84,12 +90,21 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
     assert all(p["events"] == 120 for p in rebuild["projections"].values())
     assert rebuild["scan"]["events"] == 120
     assert rebuild["peak_rss_mib"] > 0
+    assert rebuild["two_processes"]["events"] == 120
+    assert rebuild["two_processes"]["peak_rss_mib"] > 0
     assert set(stage["queries"]) == set(ROUTES)
     for query in stage["queries"].values():
         assert query["status"] in ("measured", "missing")
         if query["status"] == "measured":
             assert query["runs"][0]["requests"] > 0
     assert stage["queries"]["ticket"]["status"] == "measured"
+    assert set(stage["naive_queries"]) == {"ticket", "history", "changes_by_event"}
+    for paired in stage["naive_queries"].values():
+        for side in ("service", "naive"):
+            (run,) = paired[side]["runs"]
+            # Every question finds its answer on both sides: the same deliveries, the same tickets.
+            assert run["statuses"] == {"200": run["requests"]}, (side, paired)
+        assert set(paired["ratio"]) == {"p50_ms", "p99_ms"}
     assert stage["storage"]["total_bytes_per_event"] > 0
     assert stage["storage"]["raw_body_bytes_per_event"] > 0
     assert stage["intake"]["runs"][0]["ok"] > 0
@@ -120,3 +135,5 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
     assert "### Intake over HTTP" in text
     assert "### Growth" in text
     assert "### Console pages beside the /v1 routes" in text
+    assert "`ticket-audit import` of an NDJSON file" in text
+    assert "beside the naive receiver's answer" in text

@@ -1,15 +1,22 @@
-"""`ticket-audit import FILE`: deliveries from a file, through the same intake as HTTP.
+"""`ticket-audit import FILE`: deliveries from a file, through the same checks and the same
+bulk path as HTTP ones.
 
-It opens the log and the write side from the composition root, without the web app: an
-import needs neither a socket nor the projections, which catch up from the log when `serve`
-next runs.
+Each delivery is screened here as intake screens a posted one (size, JSON, fields, webhook
+kind); what is refused is kept in the quarantine and reported by its line. What passes goes
+to the log in batches, each judged (duplicates, chain) and written in one transaction by
+`record_deliveries`, the call the group commit makes for HTTP. One writer thread commits a
+batch while this one screens the next. The log is opened from the composition root, without
+the web app: an import needs neither a socket nor the projections, which catch up from the
+log when `serve` next runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -17,14 +24,17 @@ import orjson
 from tqdm import tqdm
 
 from service import bootstrap
+from service.application import TicketAudit
 from service.commands.import_source import Delivery, ImportSource, open_source
-from service.intake import Answer, Intake
-from service.metrics import Metrics
+from service.domain import DeliveryFacts
+from service.intake import QUARANTINE_ERRORS, Answer, Refusal, keep_refused, screen
+from service.quarantine import QuarantineStore
 from service.settings import Settings
-from service.storage_errors import require_log
+from service.storage_errors import STORAGE_ERRORS, require_log
 
-# Enough deliveries in flight to fill a group commit, few enough to bound memory.
-IN_FLIGHT = 500
+# Deliveries per transaction: large enough that the per-transaction cost (the log's lock,
+# the chain head, the known-facts query) is spread thin, small enough to bound memory.
+BATCH = 1000
 
 
 def import_file(settings: Settings, path: str) -> int:
@@ -49,53 +59,77 @@ def import_file(settings: Settings, path: str) -> int:
 
 async def _import(settings: Settings, source: ImportSource) -> Counter[str]:
     counts: Counter[str] = Counter()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine") as quarantine_writer:
-        async with (
-            bootstrap.opened_log(settings.database) as log,
-            bootstrap.opened_write_side(settings, log, Metrics(), quarantine_writer) as write_side,
+    loop = asyncio.get_running_loop()
+    async with (
+        bootstrap.opened_log(settings.database) as log,
+        bootstrap.opened_quarantine(settings) as quarantine,
+    ):
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-writer") as writer,
+            tqdm(total=source.total, unit="delivery", file=sys.stderr) as progress,
         ):
-            intake = write_side.intake
-            with tqdm(total=source.total, unit="delivery", file=sys.stderr) as progress:
-                pending: set[asyncio.Task[tuple[Delivery, Answer]]] = set()
-                for delivery in source.deliveries:
-                    pending.add(asyncio.create_task(_receive(intake, delivery)))
-                    if len(pending) >= IN_FLIGHT:
-                        done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
-                        _count(done, counts, progress)
-                if pending:
-                    done, _ = await asyncio.wait(pending)
-                    _count(done, counts, progress)
+            # The batch being committed while the next one is screened.
+            committing: asyncio.Future[Counter[str]] | None = None
+            for chunk in _chunks(source.deliveries):
+                valid = _screened(chunk, settings, quarantine, counts, progress)
+                if committing is not None:
+                    _committed(await committing, counts, progress)
+                committing = loop.run_in_executor(writer, _commit, log, valid)
+            if committing is not None:
+                _committed(await committing, counts, progress)
     return counts
 
 
-async def _receive(intake: Intake, delivery: Delivery) -> tuple[Delivery, Answer]:
-    return delivery, await intake.receive(delivery.body, datetime.now(UTC))
+def _chunks(deliveries: Iterator[Delivery]) -> Iterator[list[Delivery]]:
+    while chunk := list(itertools.islice(deliveries, BATCH)):
+        yield chunk
 
 
-def _count(
-    done: set[asyncio.Task[tuple[Delivery, Answer]]], counts: Counter[str], progress: tqdm
-) -> None:
-    for task in sorted(done, key=lambda task: _order(task.result()[0])):
-        delivery, answer = task.result()
-        if answer.status in (200, 201):
-            counts[str(answer.body["status"])] += 1
-        elif answer.status == 503:
+def _screened(
+    chunk: Sequence[Delivery],
+    settings: Settings,
+    quarantine: QuarantineStore,
+    counts: Counter[str],
+    progress: tqdm,
+) -> list[DeliveryFacts]:
+    """The chunk's deliveries that pass intake's checks; the others quarantined and shown."""
+    valid: list[DeliveryFacts] = []
+    for delivery in chunk:
+        screened = screen(delivery.body, settings.zone, settings.max_body_bytes)
+        if not isinstance(screened, Refusal):
+            valid.append(screened)
+            continue
+        try:
+            answer = keep_refused(quarantine, screened, datetime.now(UTC))
+        except QUARANTINE_ERRORS:
+            # A reject that cannot be kept is not lost: running the import again keeps it.
             counts["failed"] += 1
         else:
             counts["rejected"] += 1
-            progress.write(_rejection(delivery, answer), file=sys.stderr)
-    progress.update(len(done))
+            progress.write(_rejection(delivery, screened, answer), file=sys.stderr)
+        progress.update(1)
+    return valid
 
 
-def _rejection(delivery: Delivery, answer: Answer) -> str:
-    rest = {key: value for key, value in answer.body.items() if key != "error"}
-    detail = rest["detail"] if set(rest) == {"detail"} else rest
+def _commit(log: TicketAudit, valid: list[DeliveryFacts]) -> Counter[str]:
+    """Record one batch in one transaction; its outcomes counted."""
+    if not valid:
+        return Counter()
+    try:
+        outcomes = log.record_deliveries(valid)
+    except STORAGE_ERRORS:
+        return Counter(failed=len(valid))
+    return Counter(outcome.status for outcome in outcomes)
+
+
+def _committed(outcomes: Counter[str], counts: Counter[str], progress: tqdm) -> None:
+    counts.update(outcomes)
+    progress.update(outcomes.total())
+
+
+def _rejection(delivery: Delivery, refusal: Refusal, answer: Answer) -> str:
+    detail = refusal.detail
     text = detail if isinstance(detail, str) else orjson.dumps(detail).decode()
     return (
         f"{delivery.where}: {answer.body['error']}: {text} (quarantine id {answer.quarantine_id})"
     )
-
-
-def _order(delivery: Delivery) -> int:
-    number = delivery.where.rpartition(" ")[2]
-    return int(number) if number.isdigit() else 0

@@ -95,6 +95,16 @@ class FlakyTickets(TicketsProjection):
         super().apply(cursor, changes)
 
 
+FLAKY: dict[str, type[TicketProjection]] = {FlakyTickets.name: FlakyTickets}
+
+
+def fail_once_in_catalog(names: Iterable[str]) -> None:
+    """Put the read models named, failing once on storage at each marked event, in the
+    catalog of this process."""
+    for name in names:
+        CATALOG[name] = FLAKY[name]
+
+
 def refuse_in_catalog(names: Iterable[str]) -> None:
     """Put the refusing read models named in the catalog of this process."""
     for name in names:

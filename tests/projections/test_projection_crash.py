@@ -170,10 +170,10 @@ async def test_rebuild_killed_mid_apply_then_rerun_equals_a_clean_build(
     assert finished.returncode == 0, finished.stderr
     applied = [int(count) for count in re.findall(r"rebuilt from (\d+) events", finished.stdout)]
     assert len(applied) == len(CATALOG), finished.stdout
-    # One pass builds them all, so the rerun resumed every projection from its tracked
-    # position, reading the log from the one furthest behind.
-    assert len(set(applied)) == 1, applied
-    assert 0 < min(applied) < EVENTS, applied
+    # The rerun resumed every projection from its tracked position: the bar showed both
+    # processes partway, so each read less than the whole log, and one had some left.
+    assert all(count < EVENTS for count in applied), applied
+    assert max(applied) > 0, applied
 
     crashed = await answers(await serve(make_settings(database_url)), EVENTS)
     clean = await answers(await serve(make_settings(clean_url)), EVENTS)

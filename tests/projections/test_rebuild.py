@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from projections.catalog import CATALOG
 from projections.read_model import LoggedChange, epoch_micros
 from projections.runtime import applier
 from projections.runtime.answering import open_projection
@@ -23,6 +26,7 @@ from projections.tickets.projection import TicketsProjection
 from service.web import reading
 from service.web.keys import PROJECTIONS, REBUILDS
 from tests.helpers import Serve, make_settings, run_cli
+from tests.projections.faults import FAILS_ONCE_IN
 from tests.projections.helpers import (
     LATE,
     MIDDLE,
@@ -40,6 +44,9 @@ VERSIONS_EACH = 5
 MAX_POLLS = 2000
 CONCURRENT_READS = 30
 GATE_TIMEOUT_SECONDS = 60
+ROOT = Path(__file__).resolve().parents[2]
+# With the fault site first on it, a process's read models may have a fault put in.
+FAULT_SITE_PATH = os.pathsep.join([str(ROOT / "tests" / "service" / "fault_site"), str(ROOT)])
 
 
 def active_generation(database_url: str) -> int | None:
@@ -307,3 +314,42 @@ async def test_a_failed_live_rebuild_leaves_the_old_generation_following(
     await (await start_rebuild(api))
     assert active_generation(database_url) == 2
     assert (await api.ticket(7))["version"] == 2
+
+
+async def test_cli_rebuild_activates_nothing_when_one_of_its_processes_fails(
+    serve: Serve, database_url: str, fixture_bodies: dict[str, bytes]
+) -> None:
+    settings = make_settings(database_url)
+    api = TicketApi(await serve(settings))
+    ticket_ids = await seed_history(api, fixture_bodies)
+    # The process rebuilding tickets (with quantity and sale periods) fails at this event;
+    # the one rebuilding history does not.
+    await api.deliver(7, LATE, **{FAILS_ONCE_IN: ["tickets"]})
+    before = await snapshot_answers(api, [*ticket_ids, 7])
+    await api.client.close()
+    with opened(database_url) as (_, storage):
+        active = {name: storage.active_generation(name) for name in CATALOG}
+
+    # Every process the CLI starts has its tickets read model fail at the marked events.
+    failed = await asyncio.to_thread(
+        lambda: run_cli(
+            "rebuild",
+            database_url=database_url,
+            PYTHONPATH=FAULT_SITE_PATH,
+            TEST_FLAKY_READ_MODELS="tickets",
+        )
+    )
+
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert "rebuild failed: tickets, quantity, sale_periods: OperationalError" in failed.stderr
+    assert "the active read models are unchanged" in failed.stderr
+    with opened(database_url) as (_, storage):
+        assert {name: storage.active_generation(name) for name in CATALOG} == active
+    for name, generation in active.items():
+        assert generation is not None
+        assert generation_exists(database_url, generation, name)
+        assert not generation_exists(database_url, generation + 1, name)
+    still = TicketApi(await serve(settings))
+    still.head = api.head
+    assert await snapshot_answers(still, [*ticket_ids, 7]) == before

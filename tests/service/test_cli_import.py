@@ -6,15 +6,27 @@ import asyncio
 import hashlib
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from pytest_aiohttp import AiohttpClient
 
 from projections.runtime.wakeups import LogSignal, wait_round
+from service.commands import importer
 from service.quarantine import open_quarantine
 from service.settings import DatabaseLocation
 from service.storage import open_log
-from tests.helpers import compact, create_log, delivery, raw_log, run_cli
+from tests.helpers import (
+    app_clients,
+    compact,
+    create_log,
+    delivery,
+    make_settings,
+    post,
+    raw_log,
+    run_cli,
+)
 
 MALFORMED = b'{"webhook": "ticket", "data": {"id": 9'
 UNSUPPORTED = delivery(9, webhook="order")
@@ -155,3 +167,58 @@ def test_the_progress_of_a_file_shows_its_total(tmp_path: Path, database_url: st
 
     assert (result.returncode, result.stdout) == (0, "recorded 5, duplicates 0, rejected 0\n")
     assert "5/5" in result.stderr
+
+
+async def test_duplicates_across_batches_are_judged_as_http_judges_them(
+    tmp_path: Path,
+    database_url: str,
+    aiohttp_client: AiohttpClient,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    later = "2024-05-17T15:00:00"
+    first, other = delivery(1, quantity=1), delivery(2, quantity=1)
+    bodies = [
+        first,
+        other,
+        first,  # the same delivery again, in the next batch
+        delivery(1, quantity=1, timestamp=later),  # the same data in another body
+        delivery(1, quantity=2),
+        first,
+        delivery(1, quantity=1, timestamp="2024-05-17T16:00:00"),  # back to the first data
+        other,
+    ]
+    source = tmp_path / "deliveries.ndjson"
+    source.write_bytes(b"\n".join(bodies) + b"\n")
+    # Two deliveries per transaction, so that repeats meet earlier batches in the log.
+    monkeypatch.setattr(importer, "BATCH", 2)
+    create_log(database_url)
+    settings = make_settings(database_url)
+
+    imported = [await asyncio.to_thread(importer.import_file, settings, str(source))]
+    imported.append(await asyncio.to_thread(importer.import_file, settings, str(source)))
+    printed = capsys.readouterr().out
+
+    (tmp_path / "http").mkdir()
+    async with app_clients(aiohttp_client) as serve:
+        client = await serve(make_settings(f"sqlite:///{tmp_path / 'http' / 'log.sqlite3'}"))
+        answers = [await post(client, body) for body in bodies + bodies]
+    statuses = Counter(answer["status"] for _, answer in answers)
+    assert statuses == {"recorded": 4, "duplicate": 12}
+    assert imported == [0, 0]
+    assert printed == "recorded 4, duplicates 4, rejected 0\nrecorded 0, duplicates 8, rejected 0\n"
+    log = open_log(DatabaseLocation.parse(database_url))
+    try:
+        for body, (_, answer) in zip(bodies, answers, strict=False):
+            if answer["status"] == "recorded":
+                event = log.delivery(hashlib.sha256(body).hexdigest())
+                assert event is not None
+                assert (event.ticket_id, event.originator_version) == (
+                    answer["ticketId"],
+                    answer["version"],
+                )
+        head = log.chained_recorder.chain_head()
+        assert head is not None
+        assert head.position == 4
+    finally:
+        log.close()
