@@ -101,7 +101,6 @@ class Applier(AnsweringProjections):
         answering = self._answering[name]
         while True:
             round_ = self._signal.current()
-            feed = self._feeds[name]
             try:
                 await self._adopt_switched_generation(answering)
                 feed = self._feeds[name]
