@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
@@ -80,6 +80,26 @@ class LoggedChange:
 
 TICKET_CHANGED_TOPIC = get_topic(TicketChanged)
 
+
+class PastSnapshots(Protocol):
+    """The snapshots of changes already in the log, by position.
+
+    The log keeps every body, so the read models keep only where each version sits in it
+    (`tickets`: the current snapshot besides) and look a past one up here when they need it.
+    """
+
+    def snapshots_at(self, positions: Collection[int]) -> dict[int, dict[str, Any]]:
+        """The `data` of the changes at `positions`; a position holding none is left out."""
+        ...
+
+
+class _NoLog:
+    """What a read model looks past snapshots up in until it is bound to its log."""
+
+    def snapshots_at(self, positions: Collection[int]) -> dict[int, dict[str, Any]]:
+        raise RuntimeError("this read model is not bound to a log to look past snapshots up in")
+
+
 # Placeholders per statement when a batch reads its rows at once: well under SQLite's limit.
 READ_CHUNK = 500
 
@@ -99,6 +119,12 @@ class TicketProjection(Projection[ProjectionStore]):
     tables: ClassVar[Sequence[str]] = ()
     create_statements: ClassVar[Sequence[str]] = ()
     topics = (TICKET_CHANGED_TOPIC,)
+    past: PastSnapshots = _NoLog()
+
+    def bind_past(self, past: PastSnapshots) -> None:
+        """Look the snapshots of recorded versions up in `past` (what follows the log binds
+        it, since the log is what it reads)."""
+        self.past = past
 
     def create_tables(self) -> None:
         # Every generation keeps the events it could not apply beside its own tables.

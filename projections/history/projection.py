@@ -17,7 +17,10 @@ successor's changes, the new rows follow the late delivery's own, under its posi
 any cursor handed out before; the rows they replace stay, marked `superseded_by` that
 position. The two keys are equal but for recomputed rows.
 
-The projection keeps its own copy of every snapshot: it never reads another projection.
+A diff needs the snapshots on both sides. The projection keeps each ticket's latest one (by
+source time) in `heads`, the neighbour of nearly every change, and looks any other up in the
+log at its version's position (`PastSnapshots`): only a late delivery needs one. It never
+reads another projection.
 """
 
 from __future__ import annotations
@@ -28,22 +31,30 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from projections.diff.changes import Change, diff
-from projections.read_model import LoggedChange, TicketProjection, chunked
+from projections.read_model import LoggedChange, PastSnapshots, TicketProjection, chunked
 from projections.store.views import Cursor
 from service import json_codec
 
-_NEIGHBOUR_COLUMNS = "version, position, event_id, source_us, source_iso, received_iso, snapshot"
-# Neighbours are found by primary key after an index probe for the version wanted, so a
-# growing table is never scanned whole.
-_LATEST = (
-    "v.version = (SELECT w.version FROM {versions} w WHERE w.ticket_id = b.ticket_id "
-    "ORDER BY w.source_us DESC, w.position DESC LIMIT 1)"
+_NEIGHBOUR_COLUMNS = (
+    "v.ticket_id, v.version, v.position, v.event_id, v.source_us, v.source_iso, "
+    "v.received_iso, h.snapshot"
 )
-_PREDECESSOR = (
+# Neighbours are found by primary key (the head's, or after an index probe for the version
+# wanted), so a growing table is never scanned whole. A version that is its ticket's head
+# comes with its snapshot; any other comes without.
+_LATEST = (
+    "JOIN {heads} h ON h.ticket_id = b.ticket_id "
+    "JOIN {versions} v ON v.ticket_id = h.ticket_id AND v.version = h.version"
+)
+_AROUND = (
+    "JOIN {versions} v ON v.ticket_id = b.ticket_id AND %s "
+    "LEFT JOIN {heads} h ON h.ticket_id = v.ticket_id AND h.version = v.version"
+)
+_PREDECESSOR = _AROUND % (
     "v.version = (SELECT w.version FROM {versions} w WHERE w.ticket_id = b.ticket_id "
     "AND w.source_us <= b.earliest ORDER BY w.source_us DESC, w.position DESC LIMIT 1)"
 )
-_SUCCESSORS = "v.source_us > b.earliest"
+_SUCCESSORS = _AROUND % "v.source_us > b.earliest"
 _VERSIONS_COLUMNS = (
     "ticket_id",
     "version",
@@ -56,8 +67,8 @@ _VERSIONS_COLUMNS = (
     "late",
     "created",
     "changes",
-    "snapshot",
 )
+_HEADS_COLUMNS = ("ticket_id", "version", "snapshot")
 _FEED_COLUMNS = (
     "position",
     "seq",
@@ -78,15 +89,17 @@ _FEED_COLUMNS = (
 
 class HistoryProjection(TicketProjection):
     name = "history"
-    tables: ClassVar[Sequence[str]] = ("versions", "feed")
+    tables: ClassVar[Sequence[str]] = ("versions", "heads", "feed")
     create_statements: ClassVar[Sequence[str]] = (
         "CREATE TABLE IF NOT EXISTS {versions} (ticket_id BIGINT NOT NULL, "
         "version BIGINT NOT NULL, position BIGINT NOT NULL, event_id BIGINT, "
         "source_us BIGINT NOT NULL, source_iso TEXT NOT NULL, received_us BIGINT NOT NULL, "
         "received_iso TEXT NOT NULL, late BIGINT NOT NULL, created BIGINT NOT NULL, "
-        "changes TEXT NOT NULL, snapshot TEXT NOT NULL, PRIMARY KEY (ticket_id, version))",
+        "changes TEXT NOT NULL, PRIMARY KEY (ticket_id, version))",
         "CREATE INDEX IF NOT EXISTS {@versions_by_source} ON {versions} "
         "(ticket_id, source_us, position)",
+        "CREATE TABLE IF NOT EXISTS {heads} (ticket_id BIGINT PRIMARY KEY, "
+        "version BIGINT NOT NULL, snapshot TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS {feed} (position BIGINT NOT NULL, seq BIGINT NOT NULL, "
         "ticket_id BIGINT NOT NULL, event_id BIGINT, version BIGINT NOT NULL, "
         "version_position BIGINT NOT NULL, "
@@ -119,7 +132,7 @@ class HistoryProjection(TicketProjection):
                 snapshot=change.data,
                 late=successor is not None,
                 created=predecessor is None,
-                changes=diff(predecessor.data(), change.data) if predecessor else [],
+                changes=diff(predecessor.data(self.past), change.data) if predecessor else [],
                 received_us=change.received_us,
                 snapshot_json=change.snapshot_json,
             )
@@ -128,13 +141,20 @@ class HistoryProjection(TicketProjection):
             feed.add(version, change.position)
             if successor is not None:
                 # The successor now follows this change: its changes are against it.
-                successor.changes = diff(change.data, successor.data())
+                successor.changes = diff(change.data, successor.data(self.past))
                 successor.created = False
                 feed.add(successor, change.position)
                 key = (change.ticket_id, successor.feed.version)
                 if key not in added:
                     recomputed[key] = successor
-        self._write(cursor, list(added.values()), list(recomputed.values()), feed)
+        # A ticket's head is the last of its timeline, which holds every version from the
+        # batch's earliest change of it on.
+        heads = [
+            (ticket_id, timeline[-1])
+            for ticket_id, timeline in timelines.items()
+            if (ticket_id, timeline[-1].feed.version) in added
+        ]
+        self._write(cursor, list(added.values()), list(recomputed.values()), feed, heads)
 
     def _neighbourhoods(
         self, cursor: Cursor, changes: Sequence[LoggedChange]
@@ -172,8 +192,7 @@ class HistoryProjection(TicketProjection):
             cursor.execute(
                 self.view.sql(
                     f"WITH b (ticket_id, earliest) AS (VALUES {values}) "
-                    f"SELECT v.ticket_id, {_NEIGHBOUR_COLUMNS} FROM b "
-                    f"JOIN {{versions}} v ON v.ticket_id = b.ticket_id AND {pick}"
+                    f"SELECT {_NEIGHBOUR_COLUMNS} FROM b {pick}"
                 ),
                 [value for pair in chunk for value in pair],
             )
@@ -186,6 +205,7 @@ class HistoryProjection(TicketProjection):
         added: list[_Version],
         recomputed: list[_Version],
         feed: _FeedWrites,
+        heads: list[tuple[int, _Version]],
     ) -> None:
         view = self.view
         view.insert_rows(
@@ -205,10 +225,16 @@ class HistoryProjection(TicketProjection):
                     int(v.late),
                     int(v.created),
                     json_codec.dump_text(v.changes),
-                    v.snapshot_json,
                 )
                 for v in added
             ],
+        )
+        view.upsert_rows(
+            cursor,
+            "heads",
+            _HEADS_COLUMNS,
+            "ticket_id",
+            [(ticket_id, v.feed.version, v.snapshot_json) for ticket_id, v in heads],
         )
         if recomputed:
             # Only late deliveries recompute a version: rare enough for a statement each.
@@ -337,21 +363,28 @@ class _FeedVersion:
 
 @dataclass(slots=True)
 class _Version:
-    """A version as the batch sees it: recorded before (snapshot still as text) or added now."""
+    """A version as the batch sees it: recorded before (a head's snapshot still as text, any
+    other's not yet read from the log) or added now."""
 
     feed: _FeedVersion
-    snapshot: dict[str, Any] | str
+    snapshot: dict[str, Any] | str | None
     late: bool = False
     created: bool = False
     changes: list[Change] = field(default_factory=list)
     received_us: int = 0
-    snapshot_json: str = ""  # set for the versions a batch adds, the only ones it inserts
+    snapshot_json: str = ""  # set for the versions a batch adds, the only heads it writes
 
     @classmethod
     def of_row(cls, row: Any) -> _Version:
         return cls(feed=_FeedVersion.of_row(row["ticket_id"], row), snapshot=row["snapshot"])
 
-    def data(self) -> Any:
-        if isinstance(self.snapshot, str):
+    def data(self, past: PastSnapshots) -> Any:
+        if self.snapshot is None:
+            position = self.feed.position
+            snapshot = past.snapshots_at((position,)).get(position)
+            if snapshot is None:
+                raise LookupError(f"the log holds no change at position {position}")
+            self.snapshot = snapshot
+        elif isinstance(self.snapshot, str):
             self.snapshot = json_codec.loads(self.snapshot)
         return self.snapshot

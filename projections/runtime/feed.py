@@ -12,6 +12,7 @@ from projections.read_model import LoggedChange, TicketProjection
 from projections.runtime.log_reader import (
     DecodedBatch,
     LogReader,
+    LogSnapshots,
     LogSource,
     read_batch,
     shared_reader,
@@ -41,6 +42,7 @@ class ProjectionFeed:
         reader: LogReader | None = None,
     ) -> None:
         self.projection = projection
+        projection.bind_past(LogSnapshots(log))
         self._reader = reader or shared_reader(log)
         self._batch_size = batch_size
         self.position = projection.view.tracked_position()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
@@ -67,6 +67,32 @@ def read_batch(
         assert isinstance(event, TicketChanged)
         changes.append(LoggedChange.of(event, notification.id))
     return DecodedBatch(after, notifications[-1].id, tuple(changes), len(notifications))
+
+
+class LogSnapshots:
+    """Past snapshots (`PastSnapshots`) read from the log, one event at a time.
+
+    Each is one indexed read and one decode: for a query's one version, or the neighbours of
+    a late delivery, never for every event a batch applies.
+    """
+
+    def __init__(self, log: LogSource) -> None:
+        self._log = log
+
+    def snapshots_at(self, positions: Collection[int]) -> dict[int, dict[str, Any]]:
+        recorder, mapper = self._log.recorder, self._log.mapper
+        found: dict[int, dict[str, Any]] = {}
+        for position in positions:
+            notifications = recorder.select_notifications(start=position, limit=1)
+            if (
+                notifications
+                and notifications[0].id == position
+                and notifications[0].topic == TICKET_CHANGED_TOPIC
+            ):
+                event = mapper.to_domain_event(notifications[0])
+                assert isinstance(event, TicketChanged)
+                found[position] = event.data
+        return found
 
 
 class LogReader:

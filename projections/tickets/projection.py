@@ -1,4 +1,9 @@
-"""Tickets: every recorded snapshot (the time index), each ticket's current state, hierarchy.
+"""Tickets: where every version sits in the log (the time index), each ticket's current
+state, hierarchy.
+
+A past version's snapshot is the body the log keeps at its position, so the index holds only
+its place (ticket, version, source time, received time, position); `current` keeps the one
+snapshot most reads ask for.
 
 Current means latest by source time, the later position winning ties, so a late delivery
 never displaces a newer one. A group's `children` make its children known too: a ticket
@@ -26,7 +31,6 @@ _VERSIONS_COLUMNS = (
     "source_iso",
     "received_us",
     "received_iso",
-    "snapshot",
 )
 _CURRENT_COLUMNS = (
     "ticket_id",
@@ -56,7 +60,7 @@ class TicketsProjection(TicketProjection):
         "CREATE TABLE IF NOT EXISTS {versions} (ticket_id BIGINT NOT NULL, "
         "version BIGINT NOT NULL, position BIGINT NOT NULL, event_id BIGINT, "
         "source_us BIGINT NOT NULL, source_iso TEXT NOT NULL, received_us BIGINT NOT NULL, "
-        "received_iso TEXT NOT NULL, snapshot TEXT NOT NULL, PRIMARY KEY (ticket_id, version))",
+        "received_iso TEXT NOT NULL, PRIMARY KEY (ticket_id, version))",
         "CREATE INDEX IF NOT EXISTS {@versions_by_source} ON {versions} "
         "(ticket_id, source_us, position)",
         "CREATE TABLE IF NOT EXISTS {current} (ticket_id BIGINT PRIMARY KEY, event_id BIGINT, "
@@ -85,7 +89,6 @@ class TicketsProjection(TicketProjection):
                     c.source_iso,
                     c.received_us,
                     c.received_iso,
-                    c.snapshot_json,
                 )
                 for c in changes
             ],

@@ -1,32 +1,41 @@
-"""Reading the tickets projection: a ticket's state now, as of a time, or at a version."""
+"""Reading the tickets projection: a ticket's state now, as of a time, or at a version.
+
+A past version is found in the index and its snapshot read from the log at its position.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from projections.read_model import PastSnapshots
 from projections.store.reads import fetch_all, fetch_one
 from projections.store.views import ProjectionStore
 from projections.tickets.projection import SUMMARY_FIELDS
 from service import json_codec
 
-_VERSION_COLUMNS = (
-    "ticket_id, event_id, version, position, source_iso, received_iso, snapshot, "
-    "'self' AS known_via"
-)
+_VERSION_COLUMNS = "ticket_id, event_id, version, position, source_iso, received_iso"
 
 
 def current_state(view: ProjectionStore, ticket_id: int) -> dict[str, Any] | None:
-    return _one(
+    row = fetch_one(
         view,
-        "SELECT ticket_id, event_id, version, position, source_iso, received_iso, snapshot, "
-        "known_via FROM {current} WHERE ticket_id = ?",
+        "SELECT ticket_id, event_id, version, position, source_iso, received_iso, known_via, "
+        "snapshot FROM {current} WHERE ticket_id = ?",
         (ticket_id,),
     )
+    if row is None:
+        return None
+    *place, known_via, snapshot = row
+    return _state(place, known_via, json_codec.loads(snapshot))
 
 
 def state_as_of(
-    view: ProjectionStore, ticket_id: int, source_us: int | None, received_us: int | None
+    view: ProjectionStore,
+    past: PastSnapshots,
+    ticket_id: int,
+    source_us: int | None,
+    received_us: int | None,
 ) -> dict[str, Any] | None:
     """The snapshot with the latest source time <= `source_us`, among those received by then."""
     conditions, params = ["ticket_id = ?"], [ticket_id]
@@ -36,17 +45,21 @@ def state_as_of(
     if received_us is not None:
         conditions.append("received_us <= ?")
         params.append(received_us)
-    return _one(
+    return _past_state(
         view,
+        past,
         f"SELECT {_VERSION_COLUMNS} FROM {{versions}} WHERE {' AND '.join(conditions)} "
         "ORDER BY source_us DESC, position DESC LIMIT 1",
         tuple(params),
     )
 
 
-def state_at_version(view: ProjectionStore, ticket_id: int, version: int) -> dict[str, Any] | None:
-    return _one(
+def state_at_version(
+    view: ProjectionStore, past: PastSnapshots, ticket_id: int, version: int
+) -> dict[str, Any] | None:
+    return _past_state(
         view,
+        past,
         f"SELECT {_VERSION_COLUMNS} FROM {{versions}} WHERE ticket_id = ? AND version = ?",
         (ticket_id, version),
     )
@@ -156,11 +169,23 @@ def children_of(
         return [_summary(row) for row in cursor.fetchall()]
 
 
-def _one(view: ProjectionStore, statement: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+def _past_state(
+    view: ProjectionStore, past: PastSnapshots, statement: str, params: tuple[Any, ...]
+) -> dict[str, Any] | None:
+    """The version `statement` finds in the index, with its snapshot from the log."""
     row = fetch_one(view, statement, params)
     if row is None:
         return None
-    ticket_id, event_id, version, position, source_iso, received_iso, snapshot, known_via = row
+    position = row[3]
+    snapshot = past.snapshots_at((position,)).get(position)
+    if snapshot is None:
+        # The index only names positions the log holds, and the log loses none.
+        raise LookupError(f"the log holds no change at position {position}")
+    return _state(row, "self", snapshot)
+
+
+def _state(place: Sequence[Any], known_via: str, snapshot: Any) -> dict[str, Any]:
+    ticket_id, event_id, version, position, source_iso, received_iso = place
     return {
         "ticketId": ticket_id,
         "eventId": event_id,
@@ -169,7 +194,7 @@ def _one(view: ProjectionStore, statement: str, params: tuple[Any, ...]) -> dict
         "sourceTimestamp": source_iso,
         "receivedAt": received_iso,
         "knownVia": known_via,
-        "snapshot": json_codec.loads(snapshot),
+        "snapshot": snapshot,
     }
 
 

@@ -28,7 +28,14 @@ from service.web.errors import not_found
 from service.web.history_views import cursor_key
 from service.web.keys import LOG, SETTINGS
 from service.web.paging import Page, page_params
-from service.web.reading import in_reader, path_int, projection_view, stale_mark, time_param
+from service.web.reading import (
+    in_reader,
+    past_snapshots,
+    path_int,
+    projection_view,
+    stale_mark,
+    time_param,
+)
 
 VERSIONS_PER_PAGE = 100
 
@@ -121,8 +128,9 @@ async def _state(
         return await in_reader(request, lambda: ticket_queries.current_state(view, ticket_id))
     at_us = None if at is None else epoch_micros(at)
     known_us = None if known_at is None else epoch_micros(known_at)
+    past = past_snapshots(request)
     return await in_reader(
-        request, lambda: ticket_queries.state_as_of(view, ticket_id, at_us, known_us)
+        request, lambda: ticket_queries.state_as_of(view, past, ticket_id, at_us, known_us)
     )
 
 

@@ -10,13 +10,14 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from projections.read_model import epoch_micros
+from projections.read_model import PastSnapshots, epoch_micros
+from projections.runtime.log_reader import LogSnapshots
 from projections.store.parked import parked_for
 from projections.store.views import ProjectionStore
 from service.payload import parse_source_timestamp
 from service.web.auth import check_scope
 from service.web.errors import JSONError, bad_request, json_error, not_found
-from service.web.keys import PROJECTIONS, READERS, RELEASES, SETTINGS
+from service.web.keys import LOG, PROJECTIONS, READERS, RELEASES, SETTINGS
 
 MIN_POSITION_WAIT_SECONDS = 5.0
 
@@ -27,6 +28,11 @@ async def projection_for_read(request: web.Request, name: str) -> ProjectionStor
     """Authorise, honour `minPosition`, and hand back the store that answers now."""
     check_scope(request, request.app[SETTINGS], "read")
     return await projection_view(request, name)
+
+
+def past_snapshots(request: web.Request) -> PastSnapshots:
+    """Where a query reads a past version's snapshot: the log, at the version's position."""
+    return LogSnapshots(request.app[LOG])
 
 
 async def projection_view(request: web.Request, name: str) -> ProjectionStore:

@@ -18,6 +18,7 @@ from service.web.reading import (
     marked,
     micros_param,
     not_found_marked,
+    past_snapshots,
     path_int,
     projection_for_read,
     stale_mark,
@@ -33,13 +34,14 @@ async def show_ticket(request: web.Request) -> web.Response:
     known_at = micros_param(request, "knownAt")
     if version is not None and (at is not None or known_at is not None):
         raise bad_request("version cannot be combined with at or knownAt")
+    past = past_snapshots(request)
     if version is not None:
         state = await in_reader(
-            request, lambda: ticket_queries.state_at_version(view, ticket_id, version)
+            request, lambda: ticket_queries.state_at_version(view, past, ticket_id, version)
         )
     elif at is not None or known_at is not None:
         state = await in_reader(
-            request, lambda: ticket_queries.state_as_of(view, ticket_id, at, known_at)
+            request, lambda: ticket_queries.state_as_of(view, past, ticket_id, at, known_at)
         )
     else:
         state = await in_reader(request, lambda: ticket_queries.current_state(view, ticket_id))

@@ -56,7 +56,9 @@ def clean_build(database_url: str, ticket_id: int, version: int) -> tuple[Any, A
             ProjectionFeed(clean, log).catch_up()
             return (
                 as_json(ticket_queries.current_state(clean.view, ticket_id)),
-                as_json(ticket_queries.state_at_version(clean.view, ticket_id, version)),
+                as_json(
+                    ticket_queries.state_at_version(clean.view, clean.past, ticket_id, version)
+                ),
             )
         finally:
             clean.drop_tables()

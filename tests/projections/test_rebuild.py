@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from projections.catalog import CATALOG
-from projections.read_model import LoggedChange, epoch_micros
+from projections.read_model import LoggedChange, PastSnapshots, epoch_micros
 from projections.runtime import applier
 from projections.runtime.answering import open_projection
 from projections.runtime.feed import ProjectionFeed
@@ -215,7 +215,9 @@ async def test_stopping_the_service_drops_a_replaced_generation_still_being_read
     assert generation_exists(database_url, 2)
 
 
-def read_model(view: ProjectionStore, ticket_ids: Sequence[int]) -> dict[str, Any]:
+def read_model(
+    view: ProjectionStore, past: PastSnapshots, ticket_ids: Sequence[int]
+) -> dict[str, Any]:
     """Every query the read model answers, for comparing two generations."""
     answers: dict[str, Any] = {
         "list": ticket_queries.list_current(
@@ -230,10 +232,12 @@ def read_model(view: ProjectionStore, ticket_ids: Sequence[int]) -> dict[str, An
             view, ticket_id, after_ticket_id=None, limit=1000
         )
         for version in range(1, 6):
-            state = ticket_queries.state_at_version(view, ticket_id, version)
+            state = ticket_queries.state_at_version(view, past, ticket_id, version)
             answers[f"{ticket_id} v{version}"] = state
         for at in moments:
-            answers[f"{ticket_id} at {at}"] = ticket_queries.state_as_of(view, ticket_id, at, None)
+            answers[f"{ticket_id} at {at}"] = ticket_queries.state_as_of(
+                view, past, ticket_id, at, None
+            )
     return answers
 
 
@@ -276,7 +280,9 @@ async def test_a_crash_mid_rebuild_resumes_to_the_same_read_model(
         assert ProjectionFeed(resumed, log).catch_up() == api.head - applied
         clean = open_projection(storage, TicketsProjection, 8)
         assert ProjectionFeed(clean, log).catch_up() == api.head
-        assert read_model(resumed.view, ticket_ids) == read_model(clean.view, ticket_ids)
+        assert read_model(resumed.view, resumed.past, ticket_ids) == read_model(
+            clean.view, clean.past, ticket_ids
+        )
         for view in (resumed.view, clean.view):
             view.close()
 

@@ -3,7 +3,7 @@ a SQLite store in a temporary folder, read back through its query module."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,17 +35,23 @@ def iso(minute: int) -> str:
 
 
 class Log:
-    """Makes changes as the log numbers them: positions in order, versions per ticket."""
+    """Makes changes as the log numbers them: positions in order, versions per ticket; and,
+    as the log does, hands back the snapshot at a position (`PastSnapshots`)."""
 
     def __init__(self) -> None:
         self.position = 0
         self._versions: dict[int, int] = {}
+        self._snapshots: dict[int, dict[str, Any]] = {}
+
+    def snapshots_at(self, positions: Collection[int]) -> dict[int, dict[str, Any]]:
+        return {p: self._snapshots[p] for p in positions if p in self._snapshots}
 
     def change(self, ticket_id: int, minute: int, **fields: Any) -> LoggedChange:
         """Ticket `ticket_id` as delivered with source time `minute` and `fields` in `data`."""
         self.position += 1
         version = self._versions[ticket_id] = self._versions.get(ticket_id, 0) + 1
         event_id = fields.get("eventId")
+        self._snapshots[self.position] = {"id": ticket_id, **fields}
         return LoggedChange(
             position=self.position,
             ticket_id=ticket_id,
@@ -53,7 +59,7 @@ class Log:
             version=version,
             source_time=at(minute),
             received_at=received(self.position),
-            data={"id": ticket_id, **fields},
+            data=self._snapshots[self.position],
         )
 
 
@@ -63,10 +69,12 @@ def received(position: int) -> datetime:
 
 
 @contextmanager
-def read_model(cls: type[P], folder: Path) -> Iterator[P]:
-    """A fresh `cls` on its own SQLite store in `folder`, as the runtime opens one."""
+def read_model(cls: type[P], folder: Path, log: Log) -> Iterator[P]:
+    """A fresh `cls` on its own SQLite store in `folder`, following `log`, as the runtime
+    opens one."""
     location = DatabaseLocation.parse(f"sqlite:///{folder / 'log.sqlite3'}")
     projection = cls(SQLiteProjectionStore(location, cls.name, 1))
+    projection.bind_past(log)
     projection.create_tables()
     try:
         yield projection

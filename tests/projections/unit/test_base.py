@@ -13,7 +13,7 @@ from projections.store.views import LOG_APPLICATION_NAME
 from projections.tickets import queries as ticket_queries
 from projections.tickets.projection import TicketsProjection
 from service.domain import DeliveryFacts, Ticket, TicketChanged
-from tests.projections.unit.helpers import read_model
+from tests.projections.unit.helpers import Log, read_model
 
 RECEIVED = datetime(2024, 5, 17, 18, 0, 0, 250000, tzinfo=UTC)
 SOURCE = datetime(2024, 5, 17, 10, 0, tzinfo=UTC)
@@ -49,7 +49,7 @@ def test_a_logged_change_carries_what_projections_write() -> None:
 
 
 def test_process_event_applies_one_event_and_tracks_its_position(tmp_path: Path) -> None:
-    with read_model(TicketsProjection, tmp_path) as tickets:
+    with read_model(TicketsProjection, tmp_path, Log()) as tickets:
         tickets.process_event(ticket_changed(7, 5), Tracking(LOG_APPLICATION_NAME, 4))
 
         state = ticket_queries.current_state(tickets.view, 7)

@@ -17,8 +17,8 @@ from tests.projections.unit.helpers import Apply, Log, as_json, at, iso, read_mo
 
 
 @pytest.fixture
-def history(tmp_path: Path) -> Iterator[HistoryProjection]:
-    with read_model(HistoryProjection, tmp_path) as projection:
+def history(tmp_path: Path, log: Log) -> Iterator[HistoryProjection]:
+    with read_model(HistoryProjection, tmp_path, log) as projection:
         yield projection
 
 

@@ -65,7 +65,7 @@ def test_one_bad_event_in_a_batch_of_ten_is_parked_and_the_nine_others_applied(
         log.change(ticket, 0, quantity=ticket, **({REFUSED_BY: ["tickets"]} if ticket == 4 else {}))
         for ticket in range(1, 11)
     ]
-    with read_model(RefusingTickets, tmp_path) as tickets:
+    with read_model(RefusingTickets, tmp_path, log) as tickets:
         feed = feed_of(tickets, changes)
         with caplog.at_level(logging.ERROR, logger="projections.runtime.feed"):
             assert feed.step() == 10
@@ -101,14 +101,14 @@ def test_the_ticket_of_a_parked_event_goes_on_with_its_later_events(
         log.change(7, 2, quantity=3),
         log.change(7, 3, quantity=4, **{REFUSED_BY: ["tickets"]}),
     ]
-    with read_model(RefusingTickets, tmp_path) as tickets:
+    with read_model(RefusingTickets, tmp_path, log) as tickets:
         feed = feed_of(tickets, changes)
         feed.step()
 
         state = ticket_queries.current_state(tickets.view, 7)
         assert state is not None
         assert (state["version"], state["snapshot"]["quantity"]) == (3, 3)
-        assert ticket_queries.state_at_version(tickets.view, 7, 2) is None
+        assert ticket_queries.state_at_version(tickets.view, tickets.past, 7, 2) is None
         # The earliest of its parked events is the one a stale answer names.
         stale = parked_for(tickets.view, 7)
         assert stale is not None
@@ -124,7 +124,7 @@ def test_a_storage_failure_is_not_parked_and_the_batch_applies_once_it_passes(
         log.change(ticket, 0, **({FAILS_ONCE_IN: ["tickets"]} if ticket == 3 else {}))
         for ticket in range(1, 6)
     ]
-    with read_model(FlakyTickets, tmp_path) as tickets:
+    with read_model(FlakyTickets, tmp_path, log) as tickets:
         feed = feed_of(tickets, changes)
         with pytest.raises(OperationalError, match="database is locked"):
             feed.step()
@@ -142,7 +142,7 @@ def test_a_position_another_process_tracked_first_is_left_to_the_applier(
 ) -> None:
     changes = [log.change(ticket, 0) for ticket in range(1, 4)]
     location = DatabaseLocation.parse(f"sqlite:///{tmp_path / 'log.sqlite3'}")
-    with read_model(TicketsProjection, tmp_path) as leader:
+    with read_model(TicketsProjection, tmp_path, log) as leader:
         feed_of(leader, changes).step()
         # A second process that still stands at position 0 on the same generation.
         behind = TicketsProjection(SQLiteProjectionStore(location, "tickets", 1))
@@ -176,7 +176,7 @@ def test_a_batch_is_applied_whole_and_only_a_failed_one_event_by_event(
         log.change(ticket, 1, **({REFUSED_BY: ["tickets"]} if ticket == 2 else {}))
         for ticket in range(1, 4)
     ]
-    with read_model(Counting, tmp_path) as tickets:
+    with read_model(Counting, tmp_path, log) as tickets:
         feed = feed_of(tickets, [*good, *bad])
         feed.apply(DecodedBatch(0, 10, good, 10))
         assert Counting.batches == [10]

@@ -14,8 +14,8 @@ from tests.projections.unit.helpers import Apply, Log, iso, read_model
 
 
 @pytest.fixture
-def quantity(tmp_path: Path) -> Iterator[QuantityProjection]:
-    with read_model(QuantityProjection, tmp_path) as projection:
+def quantity(tmp_path: Path, log: Log) -> Iterator[QuantityProjection]:
+    with read_model(QuantityProjection, tmp_path, log) as projection:
         yield projection
 
 

@@ -17,8 +17,8 @@ LATER = "2020-10-30"
 
 
 @pytest.fixture
-def sale_periods(tmp_path: Path) -> Iterator[SalePeriodsProjection]:
-    with read_model(SalePeriodsProjection, tmp_path) as projection:
+def sale_periods(tmp_path: Path, log: Log) -> Iterator[SalePeriodsProjection]:
+    with read_model(SalePeriodsProjection, tmp_path, log) as projection:
         yield projection
 
 

@@ -17,8 +17,8 @@ GROUP = 346868
 
 
 @pytest.fixture
-def tickets(tmp_path: Path) -> Iterator[TicketsProjection]:
-    with read_model(TicketsProjection, tmp_path) as projection:
+def tickets(tmp_path: Path, log: Log) -> Iterator[TicketsProjection]:
+    with read_model(TicketsProjection, tmp_path, log) as projection:
         yield projection
 
 
@@ -32,6 +32,7 @@ def as_of(
     """The version answering `at=minute` (and `knownAt=` the receipt of position `known_at`)."""
     state = ticket_queries.state_as_of(
         tickets.view,
+        tickets.past,
         ticket_id,
         None if minute is None else epoch_micros(at(minute)),
         None if known_at is None else epoch_micros(received(known_at)),
@@ -61,7 +62,7 @@ def test_a_first_change_creates_the_ticket(
         "knownVia": "self",
         "snapshot": {"id": 7, "eventId": 3, "name": "Pista", "quantity": 10},
     }
-    assert ticket_queries.state_at_version(tickets.view, 7, 1) == current(tickets, 7)
+    assert ticket_queries.state_at_version(tickets.view, tickets.past, 7, 1) == current(tickets, 7)
     assert ticket_queries.list_current(
         tickets.view, event_id=None, ticket_type=None, parent=None, after_ticket_id=None, limit=10
     ) == [
@@ -87,7 +88,7 @@ def test_an_unknown_ticket_has_no_state(tickets: TicketsProjection, log: Log, ap
     apply(tickets, [log.change(7, 20, quantity=1)])
 
     assert current(tickets, 8) is None
-    assert ticket_queries.state_at_version(tickets.view, 7, 2) is None
+    assert ticket_queries.state_at_version(tickets.view, tickets.past, 7, 2) is None
     assert as_of(tickets, 7, 19) is None
     assert children(tickets, 8) is None
 
@@ -100,7 +101,7 @@ def test_a_later_change_becomes_current_and_every_version_stays(
     now = current(tickets, 7)
     assert now is not None
     assert (now["version"], now["position"], now["snapshot"]) == (2, 2, {"id": 7, "quantity": 9})
-    first = ticket_queries.state_at_version(tickets.view, 7, 1)
+    first = ticket_queries.state_at_version(tickets.view, tickets.past, 7, 1)
     assert first is not None
     assert (first["snapshot"], first["knownVia"]) == ({"id": 7, "quantity": 10}, "self")
     assert [as_of(tickets, 7, minute) for minute in (20, 29, 30, 60)] == [1, 1, 2, 2]
@@ -115,7 +116,7 @@ def test_a_late_delivery_is_kept_but_never_displaces_a_later_source_time(
     assert now is not None
     assert (now["version"], now["snapshot"]["quantity"]) == (1, 10)
     assert [as_of(tickets, 7, minute) for minute in (9, 10, 19, 20)] == [None, 2, 2, 1]
-    late = ticket_queries.state_at_version(tickets.view, 7, 2)
+    late = ticket_queries.state_at_version(tickets.view, tickets.past, 7, 2)
     assert late is not None
     assert (late["sourceTimestamp"], late["position"]) == (iso(10), 2)
 
