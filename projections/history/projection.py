@@ -7,15 +7,21 @@ a version with a later source time) lands in the middle of that order: its own c
 computed against its predecessor, and its successor's changes are recomputed against it. If
 it lands first, it becomes the `created` version and the old first version gets changes.
 
-The feed holds one row per change. A created version has no changes, so it has no feed
-rows: a feed row always describes a field that changed between two snapshots, and a ticket's
-creation is visible in its history instead. The feed is append-only for its readers, so a
-reader that follows it with a cursor sees every change: a row is keyed by the log position
-whose event wrote it (its `position` column; `version_position` is that of the version it
-belongs to) and its place among that event's rows. When a late delivery recomputes its
-successor's changes, the new rows follow the late delivery's own, under its position, after
-any cursor handed out before; the rows they replace stay, marked `superseded_by` that
-position. The two keys are equal but for recomputed rows.
+The feed lists every change. A created version has no changes, so it has no feed entries:
+an entry always describes a field that changed between two snapshots, and a ticket's creation
+is visible in its history instead. The feed is append-only for its readers, so a reader that
+follows it with a cursor sees every change: an entry is keyed by the log position whose event
+wrote it and its place (`seq`) among that event's entries. When a late delivery recomputes its
+successor's changes, the new entries follow the late delivery's own, under its position, after
+any cursor handed out before; the entries they replace stay, marked `superseded_by` that
+position.
+
+The feed is stored as the writes it is made of, not a row per change. A version's own write
+is its `versions` row: `changes` as computed when it was recorded (entries `0..n-1` at its
+position), with `superseded_by` once recomputed (`recomputed_changes` then holds what its
+history shows). Each recomputation is a row of `rewrites`, at the late delivery's position
+after that delivery's own entries (`first_seq`). Only late deliveries write `rewrites`, so the
+feed costs nearly nothing beyond the versions.
 
 A diff needs the snapshots on both sides. The projection keeps each ticket's latest one (by
 source time) in `heads`, the neighbour of nearly every change, and looks any other up in the
@@ -67,11 +73,13 @@ _VERSIONS_COLUMNS = (
     "late",
     "created",
     "changes",
+    "recomputed_changes",
+    "superseded_by",
 )
 _HEADS_COLUMNS = ("ticket_id", "version", "snapshot")
-_FEED_COLUMNS = (
+_REWRITES_COLUMNS = (
     "position",
-    "seq",
+    "first_seq",
     "ticket_id",
     "event_id",
     "version",
@@ -79,35 +87,34 @@ _FEED_COLUMNS = (
     "source_us",
     "source_iso",
     "received_iso",
-    "path",
-    "op",
-    "old_value",
-    "new_value",
+    "changes",
     "superseded_by",
 )
 
 
 class HistoryProjection(TicketProjection):
     name = "history"
-    tables: ClassVar[Sequence[str]] = ("versions", "heads", "feed")
+    tables: ClassVar[Sequence[str]] = ("versions", "heads", "rewrites")
     create_statements: ClassVar[Sequence[str]] = (
         "CREATE TABLE IF NOT EXISTS {versions} (ticket_id BIGINT NOT NULL, "
         "version BIGINT NOT NULL, position BIGINT NOT NULL, event_id BIGINT, "
         "source_us BIGINT NOT NULL, source_iso TEXT NOT NULL, received_us BIGINT NOT NULL, "
         "received_iso TEXT NOT NULL, late BIGINT NOT NULL, created BIGINT NOT NULL, "
-        "changes TEXT NOT NULL, PRIMARY KEY (ticket_id, version))",
+        "changes TEXT NOT NULL, recomputed_changes TEXT, superseded_by BIGINT, "
+        "PRIMARY KEY (ticket_id, version))",
         "CREATE INDEX IF NOT EXISTS {@versions_by_source} ON {versions} "
         "(ticket_id, source_us, position)",
+        # The feed's order, whole and by eventId (by ticket, the primary key gives it).
+        "CREATE UNIQUE INDEX IF NOT EXISTS {@versions_by_position} ON {versions} (position)",
+        "CREATE INDEX IF NOT EXISTS {@versions_by_event} ON {versions} (event_id, position)",
         "CREATE TABLE IF NOT EXISTS {heads} (ticket_id BIGINT PRIMARY KEY, "
         "version BIGINT NOT NULL, snapshot TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS {feed} (position BIGINT NOT NULL, seq BIGINT NOT NULL, "
-        "ticket_id BIGINT NOT NULL, event_id BIGINT, version BIGINT NOT NULL, "
-        "version_position BIGINT NOT NULL, "
+        "CREATE TABLE IF NOT EXISTS {rewrites} (position BIGINT NOT NULL, "
+        "first_seq BIGINT NOT NULL, ticket_id BIGINT NOT NULL, event_id BIGINT, "
+        "version BIGINT NOT NULL, version_position BIGINT NOT NULL, "
         "source_us BIGINT NOT NULL, source_iso TEXT NOT NULL, received_iso TEXT NOT NULL, "
-        "path TEXT NOT NULL, op TEXT NOT NULL, old_value TEXT NOT NULL, "
-        "new_value TEXT NOT NULL, superseded_by BIGINT, PRIMARY KEY (position, seq))",
-        "CREATE INDEX IF NOT EXISTS {@feed_by_ticket} ON {feed} (ticket_id, position, seq)",
-        "CREATE INDEX IF NOT EXISTS {@feed_by_event} ON {feed} (event_id, position, seq)",
+        "changes TEXT NOT NULL, superseded_by BIGINT, PRIMARY KEY (position, first_seq))",
+        "CREATE INDEX IF NOT EXISTS {@rewrites_by_version} ON {rewrites} (ticket_id, version)",
     )
 
     def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
@@ -208,11 +215,14 @@ class HistoryProjection(TicketProjection):
         heads: list[tuple[int, _Version]],
     ) -> None:
         view = self.view
-        view.insert_rows(
-            cursor,
-            "versions",
-            _VERSIONS_COLUMNS,
-            [
+        rows = []
+        for v in added:
+            own = feed.own_write(v)
+            changes = json_codec.dump_text(own.changes)
+            recomputed_changes = (
+                None if v.changes is own.changes else json_codec.dump_text(v.changes)
+            )
+            rows.append(
                 (
                     v.feed.ticket_id,
                     v.feed.version,
@@ -224,11 +234,12 @@ class HistoryProjection(TicketProjection):
                     v.feed.received_iso,
                     int(v.late),
                     int(v.created),
-                    json_codec.dump_text(v.changes),
+                    changes,
+                    recomputed_changes,
+                    own.superseded_by,
                 )
-                for v in added
-            ],
-        )
+            )
+        view.insert_rows(cursor, "versions", _VERSIONS_COLUMNS, rows)
         view.upsert_rows(
             cursor,
             "heads",
@@ -240,7 +251,7 @@ class HistoryProjection(TicketProjection):
             # Only late deliveries recompute a version: rare enough for a statement each.
             cursor.executemany(
                 view.sql(
-                    "UPDATE {versions} SET changes = ?, created = 0 "
+                    "UPDATE {versions} SET recomputed_changes = ?, created = 0 "
                     "WHERE ticket_id = ? AND version = ?"
                 ),
                 [
@@ -250,14 +261,16 @@ class HistoryProjection(TicketProjection):
             )
         superseded = feed.superseded_before_batch()
         if superseded:
-            cursor.executemany(
-                view.sql(
-                    "UPDATE {feed} SET superseded_by = ? "
-                    "WHERE ticket_id = ? AND version = ? AND superseded_by IS NULL"
-                ),
-                superseded,
-            )
-        view.insert_rows(cursor, "feed", _FEED_COLUMNS, feed.rows())
+            # The one write of each that nothing superseded yet: its own, or its last rewrite.
+            for table in ("versions", "rewrites"):
+                cursor.executemany(
+                    view.sql(
+                        f"UPDATE {{{table}}} SET superseded_by = ? "
+                        "WHERE ticket_id = ? AND version = ? AND superseded_by IS NULL"
+                    ),
+                    superseded,
+                )
+        view.insert_rows(cursor, "rewrites", _REWRITES_COLUMNS, feed.rewrites())
 
 
 @dataclass(slots=True)
@@ -271,12 +284,13 @@ class _FeedWrite:
 
 
 class _FeedWrites:
-    """The feed rows of a batch, in log order: each change's own, then its successor's
-    recomputed ones, the rows they replace marked with the position that replaced them."""
+    """The feed writes of a batch, in log order: each change's own, then its successor's
+    recomputed ones, the writes they replace marked with the position that replaced them."""
 
     def __init__(self) -> None:
         self._writes: list[_FeedWrite] = []
         self._latest: dict[tuple[int, int], _FeedWrite] = {}
+        self._own: dict[tuple[int, int], _FeedWrite] = {}
         self._before_batch: dict[tuple[int, int], int] = {}
 
     def add(self, version: _Version, at: int) -> None:
@@ -289,23 +303,33 @@ class _FeedWrites:
         write = _FeedWrite(version.feed, at, version.changes)
         self._writes.append(write)
         self._latest[key] = write
+        if at == version.feed.position:
+            self._own[key] = write
+
+    def own_write(self, version: _Version) -> _FeedWrite:
+        """The write a version the batch adds made at its own position."""
+        return self._own[(version.feed.ticket_id, version.feed.version)]
 
     def superseded_before_batch(self) -> list[tuple[int, int, int]]:
         """(position, ticket, version) of the versions whose rows written before this batch
         the batch replaces, with the position that first replaced them."""
         return [(at, ticket_id, version) for (ticket_id, version), at in self._before_batch.items()]
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rewrites(self) -> list[tuple[Any, ...]]:
+        """The `rewrites` rows: every write but the versions' own, each after the entries
+        written before it at the same position. A write with no changes has no entries."""
         next_seq: dict[int, int] = {}
         rows: list[tuple[Any, ...]] = []
         for write in self._writes:
             first = next_seq.get(write.at, 0)
             next_seq[write.at] = first + len(write.changes)
             v = write.version
-            rows += [
+            if write.at == v.position or not write.changes:
+                continue
+            rows.append(
                 (
                     write.at,
-                    seq,
+                    first,
                     v.ticket_id,
                     v.event_id,
                     v.version,
@@ -313,14 +337,10 @@ class _FeedWrites:
                     v.source_us,
                     v.source_iso,
                     v.received_iso,
-                    c["path"],
-                    c["op"],
-                    json_codec.dump_text(c["old"]),
-                    json_codec.dump_text(c["new"]),
+                    json_codec.dump_text(write.changes),
                     write.superseded_by,
                 )
-                for seq, c in enumerate(write.changes, start=first)
-            ]
+            )
         return rows
 
 

@@ -2,12 +2,14 @@
 
 Both lists are read in keyset order, (source_us, position) for a history and (position, seq)
 for the feed (the feed's own position, see `projections.history`), so a page or a streamed
-batch starts where the last one stopped. A `path` filter is narrowed in SQL and decided by
-`touches`, so a batch may keep fewer rows than it read: the readers below keep reading until
-they have what was asked or the table ends.
+batch starts where the last one stopped. A `path` filter is decided by `touches`, so a batch
+may keep fewer entries than it read: the readers below keep reading until they have what was
+asked or the table ends.
 
-JSON the projection stored as text (a version's changes, a change's old and new values) goes
-out as an `orjson.Fragment`, copied into the answer rather than decoded and encoded again.
+The feed's entries are read as the writes that hold them (a version's own, or a rewrite), two
+lists each in position order, merged here. JSON the projection stored as text (a version's
+changes) goes out as an `orjson.Fragment`, copied into the answer rather than decoded and
+encoded again; a feed entry's old and new values are cut out of its write's changes.
 """
 
 from __future__ import annotations
@@ -46,11 +48,17 @@ FEED_COLUMNS = (
     "supersededBy",
 )
 FEED_START: Key = (0, -1)
-# The feed columns an item is made of, in `_feed_item`'s order.
-FEED_ROW = (
-    "position, seq, ticket_id, event_id, version, version_position, source_iso, received_iso, "
-    "path, op, old_value, new_value, superseded_by"
+# A feed write as `_Write.of_row` takes it, from a version's own row or from a rewrite.
+_OWN_WRITES = (
+    "SELECT position AS at, 0 AS first_seq, ticket_id, event_id, version, position, "
+    "source_iso, received_iso, changes, superseded_by FROM {versions}"
 )
+_REWRITES = (
+    "SELECT position AS at, first_seq, ticket_id, event_id, version, version_position, "
+    "source_iso, received_iso, changes, superseded_by FROM {rewrites}"
+)
+# Most versions have changes; the few created or unchanged ones hold none to list.
+_NO_CHANGES = "'[]'"
 SCAN_BATCH = 1000
 
 
@@ -68,16 +76,6 @@ class PathFilter:
         ancestors = tuple(format_path(steps[:length]) for length in range(1, len(steps)))
         return cls(format_path(steps), ancestors)
 
-    def sql(self) -> tuple[str, list[Any]]:
-        """A condition on `path` that every touching change meets (a few others may too).
-
-        A prefix is compared with `substr` rather than a range: text order follows the
-        database's collation, equality does not."""
-        condition = f"substr(path, 1, {len(self.canonical)}) = ?"
-        if self.ancestors:
-            condition += f" OR path IN ({', '.join('?' for _ in self.ancestors)})"
-        return f"({condition})", [self.canonical, *self.ancestors]
-
     def keeps(self, change_path: str) -> bool:
         return touches(change_path, self.canonical)
 
@@ -90,52 +88,54 @@ class FeedFilter:
     since_us: int | None = None
     until_us: int | None = None
 
-    def sql(self, after: Key) -> tuple[str, list[Any]]:
-        """The conditions of the rows after `after`, and their parameters, for `order`.
+    def writes_after(self, position: int) -> tuple[str, list[Any], str]:
+        """The conditions on a table of writes (its `position` the one written at) that keep
+        those after `position`, their parameters, and the order that reads them.
 
-        With a ticket or an eventId, the keyset leads with that column, bounded above by the
-        same value: `(event_id, position, seq) > (E, p, s) AND event_id <= E` keeps exactly
-        `event_id = E AND (position, seq) > (p, s)`. Only the index on (that column,
-        position, seq) reads it in order, from the cursor on. Written as an equality, the
-        planner may instead walk the primary key and filter, reading every other ticket's or
-        event's rows too (the whole feed for an eventId without changes), at a cost that
-        grows with the feed.
+        With a ticket or an eventId the keyset leads with that column, bounded above by the
+        same value: `(event_id, position) > (E, p) AND event_id <= E` keeps exactly
+        `event_id = E AND position > p`, and only the index on (event_id, position) reads it
+        in order, from the cursor on. Written as an equality, the planner may instead walk
+        the position index and filter, reading every other event's rows too.
+        A ticket's writes are read through the primary key (ticket, version): its versions
+        come in position order, and it has few enough that the rewrites among them are
+        sorted at no cost.
         """
         filters: dict[str, int | None] = {
-            "event_id = ?": self.event_id,
-            "ticket_id = ?": self.ticket_id,
             "source_us >= ?": self.since_us,
             "source_us <= ?": self.until_us,
         }
-        lead = self._lead()
-        if lead is None:
-            conditions, params = ["(position, seq) > (?, ?)"], [*after]
+        if self.ticket_id is not None:
+            conditions = ["ticket_id = ?", "position > ?"]
+            params: list[Any] = [self.ticket_id, position]
+            order = "ticket_id, position"
+            if self.event_id is not None:
+                filters["event_id = ?"] = self.event_id
+        elif self.event_id is not None:
+            conditions = ["(event_id, position) > (?, ?)", "event_id <= ?"]
+            params = [self.event_id, position, self.event_id]
+            order = "event_id, position"
         else:
-            column, value = lead
-            conditions = [f"({column}, position, seq) > (?, ?, ?)", f"{column} <= ?"]
-            params = [value, *after, value]
-            del filters[f"{column} = ?"]
+            conditions, params, order = ["position > ?"], [position], "position"
         for condition, wanted in filters.items():
             if wanted is not None:
                 conditions.append(condition)
                 params.append(wanted)
-        if self.path is not None and self.path.canonical:
-            path_condition, path_params = self.path.sql()
-            conditions.append(path_condition)
-            params += path_params
+        return " AND ".join(conditions), params, order
+
+    def writes_at(self, position: int) -> tuple[str, list[Any]]:
+        """The conditions that keep the writes at `position` this filter admits."""
+        conditions, params = ["position = ?"], [position]
+        for condition, wanted in (
+            ("ticket_id = ?", self.ticket_id),
+            ("event_id = ?", self.event_id),
+            ("source_us >= ?", self.since_us),
+            ("source_us <= ?", self.until_us),
+        ):
+            if wanted is not None:
+                conditions.append(condition)
+                params.append(wanted)
         return " AND ".join(conditions), params
-
-    def order(self) -> str:
-        lead = self._lead()
-        return "position, seq" if lead is None else f"{lead[0]}, position, seq"
-
-    def _lead(self) -> tuple[str, int] | None:
-        """The column the keyset leads with: the ticket's when given, it has fewer rows."""
-        if self.ticket_id is not None:
-            return "ticket_id", self.ticket_id
-        if self.event_id is not None:
-            return "event_id", self.event_id
-        return None
 
 
 def ticket_history(
@@ -162,7 +162,8 @@ def ticket_history(
         rows = fetch_all(
             view,
             "SELECT source_us, position, version, source_iso, received_iso, late, created, "
-            f"changes FROM {{versions}} WHERE {' AND '.join(conditions + keyset)} "
+            "COALESCE(recomputed_changes, changes) "
+            f"FROM {{versions}} WHERE {' AND '.join(conditions + keyset)} "
             "ORDER BY source_us, position LIMIT ?",
             (*params, *(after or ()), batch_size),
         )
@@ -188,23 +189,45 @@ _ANY_VERSION = "SELECT 1 FROM {versions} WHERE ticket_id = ? LIMIT 1"
 def feed_batch(
     view: ProjectionStore, feed_filter: FeedFilter, after: Key, batch_size: int
 ) -> tuple[list[Keyed], Key | None]:
-    """The matching entries among the next `batch_size` rows after `after`, and the key the
-    next batch starts after (None once the table is read to its end)."""
-    where, params = feed_filter.sql(after)
-    rows = fetch_all(
-        view,
-        f"SELECT {FEED_ROW} FROM {{feed}} WHERE {where} ORDER BY {feed_filter.order()} LIMIT ?",
-        (*params, batch_size),
-    )
+    """The matching entries after `after` in the next `batch_size` writes of each kind, and
+    the key the next batch starts after (None once both tables are read to their end)."""
+    at, _ = after
+    writes = []
+    if at > FEED_START[0]:
+        # The rest of the position a page may have stopped in the middle of.
+        where, params = feed_filter.writes_at(at)
+        for select in (_OWN_WRITES, _REWRITES):
+            writes += _writes(view, f"{select} WHERE {where}", params)
+    # Each list holds its writes in position order, one a position at most, so a list cut
+    # off at `batch_size` holds every write up to its last position, and the other list is
+    # read up to there too: the merge is complete up to the lowest such position.
+    where, params, order = feed_filter.writes_after(at)
+    complete_to: int | None = None
+    for select in (_OWN_WRITES, _REWRITES):
+        read = _writes(
+            view, f"{select} WHERE {where} ORDER BY {order} LIMIT ?", [*params, batch_size]
+        )
+        if len(read) == batch_size:
+            last = read[-1].at
+            complete_to = last if complete_to is None else min(complete_to, last)
+        writes += read
+    if complete_to is not None:
+        writes = [write for write in writes if write.at <= complete_to]
+    writes.sort(key=lambda write: (write.at, write.first_seq))
     path = feed_filter.path
     entries: list[Keyed] = []
-    for row in rows:
-        position, seq, *_ = row
-        item = _feed_item(row)
-        if path is None or path.keeps(item["path"]):
-            entries.append(((position, seq), item))
-    last = (rows[-1][0], rows[-1][1]) if len(rows) == batch_size else None
-    return entries, last
+    last_key = after
+    for write in writes:
+        for key, item in write.entries():
+            if key <= after:
+                continue
+            last_key = max(last_key, key)
+            if path is None or path.keeps(item["path"]):
+                entries.append((key, item))
+    if complete_to is None:
+        return entries, None
+    # Every entry at `complete_to` is read, so the next batch starts after its last one.
+    return entries, max(last_key, (complete_to, -1))
 
 
 def feed_page(
@@ -221,14 +244,21 @@ def feed_page(
 
 
 def latest_changes(view: ProjectionStore, count: int) -> list[dict[str, Any]]:
-    """The `count` most recent current rows of the feed, newest first."""
-    rows = fetch_all(
+    """The `count` most recent entries of the feed that nothing superseded, newest first."""
+    writes = _writes(
         view,
-        f"SELECT {FEED_ROW} FROM {{feed}} WHERE superseded_by IS NULL "
-        "ORDER BY position DESC, seq DESC LIMIT ?",
-        (count,),
+        f"{_OWN_WRITES} WHERE superseded_by IS NULL AND changes <> {_NO_CHANGES} "
+        "ORDER BY position DESC LIMIT ?",
+        [count],
     )
-    return [_feed_item(row) for row in rows]
+    writes += _writes(
+        view,
+        f"{_REWRITES} WHERE superseded_by IS NULL ORDER BY position DESC, first_seq DESC LIMIT ?",
+        [count],
+    )
+    entries = [entry for write in writes for entry in write.entries()]
+    entries.sort(key=lambda entry: entry[0], reverse=True)
+    return [item for _, item in entries[:count]]
 
 
 def whole_feed(view: ProjectionStore, feed_filter: FeedFilter) -> Iterator[list[dict[str, Any]]]:
@@ -297,34 +327,52 @@ def _history_item(row: Row) -> dict[str, Any]:
     return item
 
 
-def _feed_item(row: Row) -> dict[str, Any]:
-    (
-        feed_position,
-        _,
-        ticket_id,
-        event_id,
-        version,
-        position,
-        source_iso,
-        received_iso,
-        path,
-        op,
-        old,
-        new,
-        superseded_by,
-    ) = row
-    return {
-        "position": position,
-        "ticketId": ticket_id,
-        "eventId": event_id,
-        "version": version,
-        "sourceTimestamp": source_iso,
-        "receivedAt": received_iso,
-        "path": path,
-        "op": op,
-        "old": orjson.Fragment(old),
-        "new": orjson.Fragment(new),
-        # A row sits at its version's position unless a later delivery recomputed it.
-        "recomputedAt": feed_position if feed_position != position else None,
-        "supersededBy": superseded_by,
-    }
+@dataclass(frozen=True)
+class _Write:
+    """A version's changes as written at one log position: its own, or a rewrite."""
+
+    at: int
+    first_seq: int
+    row: Row
+
+    @classmethod
+    def of_row(cls, row: Row) -> _Write:
+        return cls(row[0], row[1], row)
+
+    def entries(self) -> Iterator[Keyed]:
+        """Its feed entries, keyed (position written at, seq)."""
+        (
+            at,
+            first_seq,
+            ticket_id,
+            event_id,
+            version,
+            position,
+            source_iso,
+            received_iso,
+            changes,
+            superseded_by,
+        ) = self.row
+        for seq, change in enumerate(json_codec.loads(changes), start=first_seq):
+            yield (
+                (at, seq),
+                {
+                    "position": position,
+                    "ticketId": ticket_id,
+                    "eventId": event_id,
+                    "version": version,
+                    "sourceTimestamp": source_iso,
+                    "receivedAt": received_iso,
+                    "path": change["path"],
+                    "op": change["op"],
+                    "old": orjson.Fragment(json_codec.dump_text(change["old"])),
+                    "new": orjson.Fragment(json_codec.dump_text(change["new"])),
+                    # An entry sits at its version's position unless a later delivery recomputed it.
+                    "recomputedAt": at if at != position else None,
+                    "supersededBy": superseded_by,
+                },
+            )
+
+
+def _writes(view: ProjectionStore, statement: str, params: list[Any]) -> list[_Write]:
+    return [_Write.of_row(row) for row in fetch_all(view, statement, params)]

@@ -213,3 +213,52 @@ def test_filters_by_time_and_path_and_the_feed_by_ticket(
     assert numbers(path=PathFilter.parse("name")) == []
     assert [row["ticketId"] for row in feed(history)] == [7, 7, 8]
     assert [row["new"] for row in feed(history, FeedFilter(ticket_id=8))] == [9]
+
+
+@pytest.mark.parametrize(
+    "feed_filter",
+    [
+        FeedFilter(),
+        FeedFilter(ticket_id=7),
+        FeedFilter(event_id=3),
+        FeedFilter(path=PathFilter.parse("value")),
+    ],
+    ids=["whole", "ticket", "event", "path"],
+)
+def test_the_feed_read_a_few_writes_at_a_time_is_the_feed_read_at_once(
+    history: HistoryProjection, log: Log, apply: Apply, feed_filter: FeedFilter
+) -> None:
+    # Positions holding a version's own entries and a recomputed successor's after them,
+    # versions without changes, and a ticket of another event in between.
+    apply(
+        history,
+        [
+            log.change(7, 0, eventId=3, quantity=1, value={"price": 1}),
+            log.change(7, 30, eventId=3, quantity=3, value={"price": 3}),
+            log.change(8, 5, eventId=4, quantity=1),
+            log.change(7, 10, eventId=3, quantity=2, value={"price": 2}),
+            log.change(8, 6, eventId=4, quantity=1),
+            log.change(7, 20, eventId=3, quantity=5, value={"price": 5}),
+            log.change(8, 7, eventId=4, quantity=2),
+            log.change(7, 40, eventId=3, quantity=5, value={"price": 6}),
+        ],
+    )
+    whole = as_json(
+        [entry for entry in history_queries.feed_page(history.view, feed_filter, FEED_START, 1000)]
+    )
+    assert whole
+
+    for batch_size in (1, 2, 3):
+        read: list[Any] = []
+        after: history_queries.Key | None = FEED_START
+        while after is not None:
+            batch, after = history_queries.feed_batch(history.view, feed_filter, after, batch_size)
+            read += batch
+        assert as_json(read) == whole
+        # A page may end in the middle of a position's entries; the next starts after it.
+        paged: list[Any] = []
+        page_after = FEED_START
+        while page := history_queries.feed_page(history.view, feed_filter, page_after, 1):
+            paged += page
+            page_after = page[-1][0]
+        assert as_json(paged) == whole
