@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 from projections.diff.changes import Change, diff
 from projections.read_model import LoggedChange, PastSnapshots, TicketProjection, chunked
-from projections.store.views import Cursor
+from projections.store.views import ROOM_FOR_UPDATES, Cursor
 from service import json_codec
 
 _NEIGHBOUR_COLUMNS = (
@@ -108,7 +108,7 @@ class HistoryProjection(TicketProjection):
         "CREATE UNIQUE INDEX IF NOT EXISTS {@versions_by_position} ON {versions} (position)",
         "CREATE INDEX IF NOT EXISTS {@versions_by_event} ON {versions} (event_id, position)",
         "CREATE TABLE IF NOT EXISTS {heads} (ticket_id BIGINT PRIMARY KEY, "
-        "version BIGINT NOT NULL, snapshot TEXT NOT NULL)",
+        "version BIGINT NOT NULL, snapshot TEXT NOT NULL)" + ROOM_FOR_UPDATES,
         "CREATE TABLE IF NOT EXISTS {rewrites} (position BIGINT NOT NULL, "
         "first_seq BIGINT NOT NULL, ticket_id BIGINT NOT NULL, event_id BIGINT, "
         "version BIGINT NOT NULL, version_position BIGINT NOT NULL, "

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from projections.read_model import LoggedChange, TicketProjection, chunked, placeholders
-from projections.store.views import Cursor
+from projections.store.views import ROOM_FOR_UPDATES, Cursor
 from service import json_codec
 
 SUMMARY_FIELDS = ("name", "type", "quantity", "hidden", "archived", "salable", "available")
@@ -67,7 +67,7 @@ class TicketsProjection(TicketProjection):
         "version BIGINT, position BIGINT NOT NULL, source_us BIGINT NOT NULL, "
         "source_iso TEXT NOT NULL, received_iso TEXT NOT NULL, name TEXT, type TEXT, "
         "parent BIGINT, quantity TEXT, hidden TEXT, archived TEXT, salable TEXT, "
-        "available TEXT, known_via TEXT NOT NULL, snapshot TEXT NOT NULL)",
+        "available TEXT, known_via TEXT NOT NULL, snapshot TEXT NOT NULL)" + ROOM_FOR_UPDATES,
         "CREATE INDEX IF NOT EXISTS {@current_by_event} ON {current} (event_id, ticket_id)",
         "CREATE INDEX IF NOT EXISTS {@current_by_parent} ON {current} (parent, ticket_id)",
         "CREATE TABLE IF NOT EXISTS {children} (group_id BIGINT NOT NULL, "
