@@ -59,6 +59,10 @@ def render(results: Results, json_path: str) -> str:
         f"requests or {plan['intake']['seconds']} s per run; medians of {plan['runs']} run(s)\n",
     ]
     sections = [
+        (
+            f"Each figure beside its target (the largest log: {events} events)",
+            targets_table(backends),
+        ),
         ("Intake over HTTP: fresh log, service vs naive receiver", intake_table(backends)),
         (
             "Intake: CPU per delivery, µs (server process with its children, and PostgreSQL)",
@@ -87,6 +91,93 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+# The routes whose p99 has a target, each beside the naive receiver's answer to its question.
+TARGET_QUERIES = ("ticket", "history", "changes_by_event")
+IMPORT_TARGET_PER_S = 10_000
+REBUILD_TARGET_PER_S = 25_000
+STORAGE_TARGET_TO_RAW = 1.5
+QUERY_TARGET_P99_MS = 10.0
+INTAKE_TARGET_RATIO, INTAKE_TARGET_P99_RATIO = 1.0, 1.5
+
+
+def targets_table(backends: Results) -> str:
+    """The figures the read side is held to, one row each, with the target and whether it is
+    met; a figure this run did not measure says so."""
+    rows: list[list[object]] = []
+    for kind, measured in backends.items():
+        name = NAMES[kind]
+        stages = measured.get("stages") or []
+        largest = stages[-1] if stages else None
+
+        def row(
+            figure: str, value: object, target: str, met: bool | None, name: str = name
+        ) -> None:
+            verdict = "not measured" if met is None else ("met" if met else "missed")
+            rows.append([name, figure, value, target, verdict])
+
+        imported = measured.get("import")
+        rate = imported["into_empty_log"]["deliveries_per_s"] if imported else None
+        row(
+            "`ticket-audit import`, deliveries/s",
+            rate if rate is not None else "-",
+            f">= {IMPORT_TARGET_PER_S:,}",
+            None if rate is None else rate >= IMPORT_TARGET_PER_S,
+        )
+        intake = measured.get("intake")
+        ratio = intake["ratio"] if intake else None
+        row(
+            "intake, service / naive req/s",
+            ratio["requests_per_s"] if ratio else "-",
+            f">= {INTAKE_TARGET_RATIO}",
+            None if ratio is None else ratio["requests_per_s"] >= INTAKE_TARGET_RATIO,
+        )
+        row(
+            "intake p99, service / naive",
+            ratio["p99_ms"] if ratio else "-",
+            f"<= {INTAKE_TARGET_P99_RATIO}",
+            None if ratio is None else ratio["p99_ms"] <= INTAKE_TARGET_P99_RATIO,
+        )
+        if largest is None:
+            continue
+        rebuild = largest["rebuild"]["two_processes"]["events_per_s"]
+        row(
+            "`ticket-audit rebuild` (all read models), events/s",
+            rebuild,
+            f">= {REBUILD_TARGET_PER_S:,}",
+            rebuild >= REBUILD_TARGET_PER_S,
+        )
+        rss = [stage["rebuild"]["peak_rss_mib"] for stage in stages]
+        row(
+            "rebuild peak RSS at each size, MiB",
+            " / ".join(str(value) for value in rss),
+            "flat (largest <= 1.25x smallest)",
+            max(rss) <= 1.25 * min(rss),
+        )
+        to_raw = largest["storage"]["total_to_raw"]
+        row(
+            "database size / raw bodies",
+            to_raw,
+            f"<= {STORAGE_TARGET_TO_RAW}",
+            to_raw <= STORAGE_TARGET_TO_RAW,
+        )
+        for route in TARGET_QUERIES:
+            query = largest["queries"][route]
+            naive = largest.get("naive_queries", {}).get(route)
+            if query["status"] != "measured":
+                row(f"`{ROUTES[route]}` p99 ms", "missing", "", None)
+                continue
+            p99 = query["p99_ms"]
+            naive_p99 = naive["naive"]["p99_ms"] if naive else None
+            shown = p99 if naive_p99 is None else f"{p99} (naive {naive_p99})"
+            row(
+                f"`{ROUTES[route]}` p99 ms",
+                shown,
+                f"<= {QUERY_TARGET_P99_MS} and <= naive",
+                p99 <= QUERY_TARGET_P99_MS and (naive_p99 is None or p99 <= naive_p99),
+            )
+    return table(["backend", "figure", "measured", "target", ""], rows)
 
 
 def intake_table(backends: Results) -> str:

@@ -137,3 +137,18 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
     assert "### Console pages beside the /v1 routes" in text
     assert "`ticket-audit import` of an NDJSON file" in text
     assert "beside the naive receiver's answer" in text
+    # Each figure the read side is held to, beside its target, with a verdict.
+    targets = text.split("### Each figure beside its target")[1].split("###")[0]
+    for figure in (
+        "`ticket-audit import`",
+        "intake, service / naive req/s",
+        "intake p99, service / naive",
+        "`ticket-audit rebuild`",
+        "rebuild peak RSS",
+        "database size / raw bodies",
+        "`/v1/tickets/{ticket}` p99",
+        "`/v1/tickets/{ticket}/history?limit=100` p99",
+        "`/v1/changes?eventId={event}` p99",
+    ):
+        (line,) = [line for line in targets.splitlines() if figure in line]
+        assert line.endswith(("| met |", "| missed |")), line
