@@ -59,6 +59,7 @@ _REWRITES = (
 )
 # Most versions have changes; the few created or unchanged ones hold none to list.
 _NO_CHANGES = "'[]'"
+_HAS_CHANGES = f"changes <> {_NO_CHANGES}"
 SCAN_BATCH = 1000
 
 
@@ -187,30 +188,56 @@ _ANY_VERSION = "SELECT 1 FROM {versions} WHERE ticket_id = ? LIMIT 1"
 
 
 def feed_batch(
-    view: ProjectionStore, feed_filter: FeedFilter, after: Key, batch_size: int
+    view: ProjectionStore,
+    feed_filter: FeedFilter,
+    after: Key,
+    batch_size: int,
+    wanted: int | None = None,
 ) -> tuple[list[Keyed], Key | None]:
     """The matching entries after `after` in the next `batch_size` writes of each kind, and
-    the key the next batch starts after (None once both tables are read to their end)."""
+    the key the next batch starts after (None once both tables are read to their end).
+    With `wanted`, it stops at that many entries: a write holds several, and an entry a
+    page leaves out costs as much to make as one it keeps.
+
+    Both lists, and the rest of the position a page may have stopped in the middle of, are
+    read by one statement: a round trip costs the server and the database more than the
+    rows it brings.
+    """
     at, _ = after
-    writes = []
+    where, params, order = feed_filter.writes_after(at)
+    # Each SELECT is tagged with the part it reads: the two lists cut off at `batch_size`
+    # first, then the rest of the position `after` stopped in.
+    selects = [
+        (f"{_OWN_WRITES} WHERE {where} AND {_HAS_CHANGES} ORDER BY {order} LIMIT ?", params),
+        (f"{_REWRITES} WHERE {where} ORDER BY {order} LIMIT ?", params),
+    ]
+    every_param: list[Any] = [*params, batch_size, *params, batch_size]
     if at > FEED_START[0]:
-        # The rest of the position a page may have stopped in the middle of.
-        where, params = feed_filter.writes_at(at)
-        for select in (_OWN_WRITES, _REWRITES):
-            writes += _writes(view, f"{select} WHERE {where}", params)
+        where_at, params_at = feed_filter.writes_at(at)
+        selects += [
+            (f"{_OWN_WRITES} WHERE {where_at} AND {_HAS_CHANGES}", params_at),
+            (f"{_REWRITES} WHERE {where_at}", params_at),
+        ]
+        every_param += [*params_at, *params_at]
+    statement = " UNION ALL ".join(
+        f"SELECT {part} AS part, p{part}.* FROM ({select}) AS p{part}"
+        for part, (select, _) in enumerate(selects)
+    )
+    lists: tuple[list[_Write], list[_Write]] = ([], [])
+    writes = []
+    for row in fetch_all(view, statement, every_param):
+        write = _Write.of_row(row[1:])
+        writes.append(write)
+        if row[0] < len(lists):
+            lists[row[0]].append(write)
     # Each list holds its writes in position order, one a position at most, so a list cut
     # off at `batch_size` holds every write up to its last position, and the other list is
     # read up to there too: the merge is complete up to the lowest such position.
-    where, params, order = feed_filter.writes_after(at)
     complete_to: int | None = None
-    for select in (_OWN_WRITES, _REWRITES):
-        read = _writes(
-            view, f"{select} WHERE {where} ORDER BY {order} LIMIT ?", [*params, batch_size]
-        )
+    for read in lists:
         if len(read) == batch_size:
-            last = read[-1].at
+            last = max(write.at for write in read)
             complete_to = last if complete_to is None else min(complete_to, last)
-        writes += read
     if complete_to is not None:
         writes = [write for write in writes if write.at <= complete_to]
     writes.sort(key=lambda write: (write.at, write.first_seq))
@@ -224,6 +251,8 @@ def feed_batch(
             last_key = max(last_key, key)
             if path is None or path.keeps(item["path"]):
                 entries.append((key, item))
+                if len(entries) == wanted:
+                    return entries, last_key
     if complete_to is None:
         return entries, None
     # Every entry at `complete_to` is read, so the next batch starts after its last one.
@@ -238,7 +267,9 @@ def feed_page(
     entries: list[Keyed] = []
     next_after: Key | None = after
     while next_after is not None and len(entries) < count:
-        batch, next_after = feed_batch(view, feed_filter, next_after, batch_size)
+        batch, next_after = feed_batch(
+            view, feed_filter, next_after, batch_size, wanted=count - len(entries)
+        )
         entries += batch
     return entries[:count]
 
@@ -247,7 +278,7 @@ def latest_changes(view: ProjectionStore, count: int) -> list[dict[str, Any]]:
     """The `count` most recent entries of the feed that nothing superseded, newest first."""
     writes = _writes(
         view,
-        f"{_OWN_WRITES} WHERE superseded_by IS NULL AND changes <> {_NO_CHANGES} "
+        f"{_OWN_WRITES} WHERE superseded_by IS NULL AND {_HAS_CHANGES} "
         "ORDER BY position DESC LIMIT ?",
         [count],
     )
@@ -353,7 +384,14 @@ class _Write:
             changes,
             superseded_by,
         ) = self.row
+        # Values orjson decoded go back out through orjson unchanged; only text that may hold
+        # an integer beyond 64 bits is decoded otherwise, and its values go out as written.
+        exact_for_orjson = not json_codec.might_hold_huge_integer(changes.encode())
         for seq, change in enumerate(json_codec.loads(changes), start=first_seq):
+            old, new = change["old"], change["new"]
+            if not exact_for_orjson:
+                old = orjson.Fragment(json_codec.dump_text(old))
+                new = orjson.Fragment(json_codec.dump_text(new))
             yield (
                 (at, seq),
                 {
@@ -365,8 +403,8 @@ class _Write:
                     "receivedAt": received_iso,
                     "path": change["path"],
                     "op": change["op"],
-                    "old": orjson.Fragment(json_codec.dump_text(change["old"])),
-                    "new": orjson.Fragment(json_codec.dump_text(change["new"])),
+                    "old": old,
+                    "new": new,
                     # An entry sits at its version's position unless a later delivery recomputed it.
                     "recomputedAt": at if at != position else None,
                     "supersededBy": superseded_by,

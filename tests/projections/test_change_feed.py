@@ -156,6 +156,26 @@ async def test_feed_filters(api: TicketApi) -> None:
     assert await kept(path="") == expected
 
 
+async def test_integers_past_64_bits_come_back_whole_in_every_format(api: TicketApi) -> None:
+    # One version's changes hold a huge integer beside ordinary values; the next's do not.
+    huge = 2**70 + 1
+    await api.deliver(7, at(0), quantity=1, value={"price": 10})
+    v2 = await api.deliver(7, at(10), quantity=huge, value={"price": 11})
+    v3 = await api.deliver(7, at(20), quantity=huge, value={"price": 12.5})
+    expected = [
+        row(v2, None, 10, "quantity", "replace", 1, huge),
+        row(v2, None, 10, "value.price", "replace", 10, 11),
+        row(v3, None, 20, "value.price", "replace", 11, 12.5),
+    ]
+
+    items = await feed(api)
+
+    assert without_received(items) == expected
+    ndjson = parse_ndjson(await streamed(api, "application/x-ndjson", format="ndjson"))
+    assert ndjson == items
+    assert parse_csv(await streamed(api, "text/csv", format="csv")) == items
+
+
 @pytest.mark.parametrize("scan_batch", [history_queries.SCAN_BATCH, 2])
 async def test_pages_and_streams_give_the_same_feed(
     api: TicketApi, monkeypatch: pytest.MonkeyPatch, scan_batch: int
