@@ -28,7 +28,8 @@ POSTGRES_LOCK_TIMEOUT_SECONDS = 5
 SQLITE_LOCK_TIMEOUT_SECONDS = 5
 # The log's writer and readers in one process.
 LOG_POOL_SIZE = 4
-# Projection appliers, rebuilds and queries share one pool per process.
+# Projection appliers and rebuilds share one pool per process; query routes have their own,
+# opened on first use (so never in the worker process).
 PROJECTION_POOL_SIZE = 8
 QUARANTINE_POOL_SIZE = 4
 # A little more than one connect attempt: with the server gone, a quarantine caller learns it
@@ -39,7 +40,7 @@ QUARANTINE_STATEMENT_TIMEOUT_MS = 5000
 # How each kind of connection shows in `pg_stat_activity` (`ticket-audit-<kind>`), unless the
 # URL names them all with `application_name`. `check`: the start-up and doctor's checks.
 ConnectionKind = Literal[
-    "log", "projections", "quarantine", "leadership", "listener", "setup", "check"
+    "log", "projections", "queries", "quarantine", "leadership", "listener", "setup", "check"
 ]
 
 # What eventsourcing hands its pool itself; every other parameter rides in the pool's conninfo.
@@ -113,7 +114,15 @@ def log_conninfo(location: DatabaseLocation) -> str:
     return _beyond_identity(location, "log")
 
 
-def projection_datastore(location: DatabaseLocation) -> PostgresDatastore:
+def projection_datastore(location: DatabaseLocation, kind: ConnectionKind) -> PostgresDatastore:
+    """The pool of the projections' appliers and runtime (`projections`), or the query routes'
+    (`queries`).
+
+    A query route's read is one statement, which reads again on a live connection when it
+    finds its own dropped by the server (`projections.store.reads`), so its pool skips the
+    check before each use: a round trip of its own, as dear as the query. The appliers' and
+    the runtime's transactions have no such retry and keep the check.
+    """
     datastore = PostgresDatastore(
         dbname=location.dbname,
         host=location.host,
@@ -124,9 +133,9 @@ def projection_datastore(location: DatabaseLocation) -> PostgresDatastore:
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         pool_size=PROJECTION_POOL_SIZE,
         max_overflow=PROJECTION_POOL_SIZE,
-        pre_ping=True,
+        pre_ping=kind != "queries",
     )
-    datastore.pool.conninfo = _beyond_identity(location, "projections")
+    datastore.pool.conninfo = _beyond_identity(location, kind)
     return datastore
 
 

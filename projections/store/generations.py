@@ -23,6 +23,7 @@ class ProjectionStores:
         self.location = location
         self._lock = threading.Lock()
         self._datastore: PostgresDatastore | None = None
+        self._query_datastore: PostgresDatastore | None = None
         self._sqlite_registry: sqlite3.Connection | None = None
         with schema_setup(location):
             self._create_registry(location)
@@ -30,7 +31,9 @@ class ProjectionStores:
     def _create_registry(self, location: DatabaseLocation) -> None:
         database.prepare_storage(location)
         if location.kind == "postgres":
-            self._datastore = database.projection_datastore(location)
+            self._datastore = database.projection_datastore(location, "projections")
+            # Its pool opens on the first query, so a process that answers none opens none.
+            self._query_datastore = database.projection_datastore(location, "queries")
             with self._datastore.transaction(commit=True) as cursor:
                 cursor.execute(
                     SQL(
@@ -52,7 +55,10 @@ class ProjectionStores:
 
     def open_store(self, name: str, generation: int) -> ProjectionStore:
         if self._datastore is not None:
-            return PostgresProjectionStore(self._datastore, name, generation)
+            assert self._query_datastore is not None
+            return PostgresProjectionStore(
+                self._datastore, name, generation, query_datastore=self._query_datastore
+            )
         return SQLiteProjectionStore(self.location, name, generation)
 
     def active_generation(self, name: str) -> int | None:
@@ -95,7 +101,8 @@ class ProjectionStores:
         return SQL("").join([SQL(head), table, SQL(tail)])
 
     def close(self) -> None:
-        if self._datastore is not None:
-            self._datastore.close()
+        for datastore in (self._datastore, self._query_datastore):
+            if datastore is not None:
+                datastore.close()
         if self._sqlite_registry is not None:
             self._sqlite_registry.close()

@@ -166,8 +166,16 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
 class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
     """A projection generation as tables named `<projection>_g<N>_<table>` in the log's schema."""
 
-    def __init__(self, datastore: PostgresDatastore, projection_name: str, generation: int):
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        projection_name: str,
+        generation: int,
+        query_datastore: PostgresDatastore | None = None,
+    ):
         self.projection_name = projection_name
+        # Where the query routes read (`projections.store.reads`); the applier's pool if none.
+        self.query_datastore = query_datastore or datastore
         self.generation = generation
         self.prefix = f"{projection_name}_g{generation}_"
         self._rendered: dict[str, str] = {}

@@ -21,7 +21,7 @@ from tests.helpers import INTAKE, app_clients, delivery, get_json, make_settings
 pytestmark = pytest.mark.postgres
 
 # Every kind of connection a service that applies its own projections keeps open.
-KINDS = {"log", "projections", "quarantine", "leadership", "listener"}
+KINDS = {"log", "projections", "queries", "quarantine", "leadership", "listener"}
 
 
 @pytest.fixture

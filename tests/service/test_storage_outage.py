@@ -181,6 +181,33 @@ async def test_the_first_delivery_after_a_database_restart_is_recorded(
     assert (report["ok"], report["checked"]) == (True, 4)
 
 
+@pytest.mark.postgres
+async def test_the_first_reads_after_a_database_restart_are_answered(
+    serve: Serve, private_cluster: PrivateCluster
+) -> None:
+    client = await serve(make_settings(private_cluster.url))
+    positions = [
+        (await post(client, delivery(ticket_id)))[1]["position"] for ticket_id in (1, 2, 3)
+    ]
+    reads = [
+        *(f"/v1/tickets/{ticket_id}" for ticket_id in (1, 2, 3)),
+        "/v1/tickets/2/history",
+        "/v1/changes",
+        "/v1/tickets/3/quantity",
+    ]
+    # Asked together and more than once, the reads use many of the pool's connections.
+    applied = f"?minPosition={max(positions)}"
+    before = await asyncio.gather(*(probe(client, path + applied) for path in reads * 3))
+    assert {answer[0] for answer in before if not isinstance(answer, str)} == {200}, before
+
+    # Every pooled connection dies with the server; no read may fail on one.
+    await asyncio.to_thread(private_cluster.stop_immediately)
+    await asyncio.to_thread(private_cluster.start)
+
+    after = await asyncio.gather(*(probe(client, path) for path in reads * 3))
+    assert after == before
+
+
 async def timed_post(client: Client, body: bytes) -> tuple[int, dict[str, Any], float]:
     started = time.monotonic()
     response = await answered_in_time(client.post(INTAKE, data=body))
