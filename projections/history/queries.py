@@ -358,7 +358,8 @@ def _history_item(row: Row) -> dict[str, Any]:
     return item
 
 
-@dataclass(frozen=True)
+# Not frozen: a page makes a hundred of these, and a frozen dataclass is slower to make.
+@dataclass(slots=True)
 class _Write:
     """A version's changes as written at one log position: its own, or a rewrite."""
 
