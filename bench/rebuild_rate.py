@@ -1,4 +1,5 @@
-"""Rebuilding every projection from the log, timed beside a raw scan of the same log.
+"""Rebuilding every projection from the log, timed beside scans of the same log: raw, and
+decoded as the read models get it.
 
 `two_processes` is `ticket-audit rebuild` run as an operator runs it: every projection,
 shared out between two processes that each read the log; its peak RSS is that of its
@@ -28,6 +29,7 @@ from bench.processes import REPO_ROOT, clean_environment
 from projections.catalog import CATALOG
 from projections.read_model import TicketProjection
 from projections.runtime.feed import BATCH_SIZE
+from projections.runtime.log_reader import read_batch
 from projections.runtime.offline import rebuild_offline
 from projections.store.generations import ProjectionStores
 from service.settings import DatabaseLocation
@@ -81,6 +83,22 @@ def raw_scan(location: DatabaseLocation) -> dict[str, Any]:
     return {"events": rows, "seconds": round(seconds, 3), "events_per_s": rate(rows, seconds)}
 
 
+def decoded_scan(location: DatabaseLocation) -> dict[str, Any]:
+    """Read and decode every event page by page as the read models get them, applying none:
+    the most a process that decodes the whole log can rebuild at."""
+    log = open_log(location)
+    try:
+        started = time.perf_counter()
+        after, rows = 0, 0
+        while batch := read_batch(log.recorder, log.mapper, after, BATCH_SIZE):
+            rows += batch.count
+            after = batch.last_position
+        seconds = time.perf_counter() - started
+    finally:
+        log.close()
+    return {"events": rows, "seconds": round(seconds, 3), "events_per_s": rate(rows, seconds)}
+
+
 def command_rebuild(database_url: str) -> dict[str, Any]:
     """`ticket-audit rebuild` of every projection, timed from outside (start-up included),
     with the peak RSS of the largest of its processes."""
@@ -127,6 +145,7 @@ def main() -> None:
     # First, while this process is small: a child starts with its parent's high-water mark.
     command = command_rebuild(sys.argv[1])
     scan = raw_scan(location)
+    decoded = decoded_scan(location)
     # The one pass first, so that the high-water mark read after it is its own.
     together = timed_rebuild(location, list(CATALOG.values()))
     together["peak_rss_mib"] = peak_rss_mib()
@@ -137,6 +156,7 @@ def main() -> None:
         "all_projections": together,
         "two_processes": command,
         "scan": scan,
+        "decoded_scan": decoded,
         "peak_rss_mib": peak_rss_mib(),
     }
     sys.stdout.write(orjson.dumps(result).decode() + "\n")

@@ -89,6 +89,7 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
     assert set(rebuild["projections"]) == set(CATALOG)
     assert all(p["events"] == 120 for p in rebuild["projections"].values())
     assert rebuild["scan"]["events"] == 120
+    assert rebuild["decoded_scan"]["events"] == 120
     assert rebuild["peak_rss_mib"] > 0
     assert rebuild["two_processes"]["events"] == 120
     assert rebuild["two_processes"]["peak_rss_mib"] > 0
