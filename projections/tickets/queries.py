@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from projections.read_model import PastSnapshots
-from projections.store.reads import fetch_all, fetch_one
+from projections.store.reads import Row, fetch_all, fetch_one
 from projections.store.views import ProjectionStore
 from projections.tickets.projection import SUMMARY_FIELDS
 from service import json_codec
@@ -87,16 +87,14 @@ def list_current(
         conditions.append("ticket_id > ?")
         params.append(after_ticket_id)
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-    with view.reading() as cursor:
-        cursor.execute(
-            view.sql(
-                "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
-                f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} {where}"
-                "ORDER BY ticket_id LIMIT ?"
-            ),
-            (*params, limit),
-        )
-        return [_summary(row) for row in cursor.fetchall()]
+    rows = fetch_all(
+        view,
+        "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
+        f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} {where}"
+        "ORDER BY ticket_id LIMIT ?",
+        (*params, limit),
+    )
+    return [_summary(row) for row in rows]
 
 
 def event_ticket_counts(view: ProjectionStore, limit: int) -> list[dict[str, Any]]:
@@ -118,16 +116,14 @@ def find_by_name(view: ProjectionStore, text: str, limit: int) -> list[dict[str,
     """
     written = json_codec.dump_text(text)[1:-1].lower()
     pattern = "%" + "".join(f"!{c}" if c in "%_!" else c for c in written) + "%"
-    with view.reading() as cursor:
-        cursor.execute(
-            view.sql(
-                "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
-                f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} "
-                "WHERE lower(name) LIKE ? ESCAPE '!' ORDER BY ticket_id LIMIT ?"
-            ),
-            (pattern, limit),
-        )
-        return [_summary(row) for row in cursor.fetchall()]
+    rows = fetch_all(
+        view,
+        "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
+        f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} "
+        "WHERE lower(name) LIKE ? ESCAPE '!' ORDER BY ticket_id LIMIT ?",
+        (pattern, limit),
+    )
+    return [_summary(row) for row in rows]
 
 
 def current_snapshots(view: ProjectionStore, ticket_ids: Sequence[int]) -> dict[int, Any]:
@@ -151,22 +147,24 @@ def children_of(
     A ticket known only from a group has that group's old word for its `parent`; once the
     group's current snapshot leaves it out, it is no longer a child.
     """
-    with view.reading() as cursor:
-        cursor.execute(view.sql("SELECT 1 FROM {current} WHERE ticket_id = ?"), (ticket_id,))
-        if cursor.fetchone() is None:
-            return None
-        after = "" if after_ticket_id is None else "AND ticket_id > ? "
-        cursor.execute(
-            view.sql(
-                "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
-                f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} "
-                "WHERE ((parent = ? AND known_via = 'self') "
-                "OR ticket_id IN (SELECT child_id FROM {children} WHERE group_id = ?)) "
-                f"{after}ORDER BY ticket_id LIMIT ?"
-            ),
-            (ticket_id, ticket_id, *([] if after_ticket_id is None else [after_ticket_id]), limit),
-        )
-        return [_summary(row) for row in cursor.fetchall()]
+    after = "" if after_ticket_id is None else "AND ticket_id > ? "
+    rows = fetch_all(
+        view,
+        "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
+        f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} "
+        "WHERE ((parent = ? AND known_via = 'self') "
+        "OR ticket_id IN (SELECT child_id FROM {children} WHERE group_id = ?)) "
+        f"{after}ORDER BY ticket_id LIMIT ?",
+        (ticket_id, ticket_id, *([] if after_ticket_id is None else [after_ticket_id]), limit),
+    )
+    # A ticket's current row is never removed, so asking only when no child was found tells
+    # an unknown ticket from one without children as well as one snapshot would.
+    if (
+        not rows
+        and fetch_one(view, "SELECT 1 FROM {current} WHERE ticket_id = ?", (ticket_id,)) is None
+    ):
+        return None
+    return [_summary(row) for row in rows]
 
 
 def _past_state(
@@ -198,16 +196,17 @@ def _state(place: Sequence[Any], known_via: str, snapshot: Any) -> dict[str, Any
     }
 
 
-def _summary(row: Any) -> dict[str, Any]:
+def _summary(row: Row) -> dict[str, Any]:
+    """A summary from a row of the summary columns, then SUMMARY_FIELDS, in that order."""
+    ticket_id, event_id, parent, version, source_iso, known_via, *fields = row
     summary: dict[str, Any] = {
-        "ticketId": row["ticket_id"],
-        "eventId": row["event_id"],
-        "parent": row["parent"],
-        "version": row["version"],
-        "sourceTimestamp": row["source_iso"],
-        "knownVia": row["known_via"],
+        "ticketId": ticket_id,
+        "eventId": event_id,
+        "parent": parent,
+        "version": version,
+        "sourceTimestamp": source_iso,
+        "knownVia": known_via,
     }
-    for field in SUMMARY_FIELDS:
-        text = row[field]
+    for field, text in zip(SUMMARY_FIELDS, fields, strict=True):
         summary[field] = None if text is None else json_codec.loads(text)
     return summary
