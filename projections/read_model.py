@@ -113,6 +113,44 @@ def placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
+Column = tuple[str, str]
+"""A column of a read model's table: its name and its SQL type."""
+
+VERSION_KEY: tuple[Column, ...] = (
+    ("ticket_id", "BIGINT NOT NULL"),
+    ("version", "BIGINT NOT NULL"),
+    ("position", "BIGINT NOT NULL"),
+)
+SOURCE_TIME: tuple[Column, ...] = (
+    ("source_us", "BIGINT NOT NULL"),
+    ("source_iso", "TEXT NOT NULL"),
+)
+# A version's whole place in time, kept by the read models that answer by time or list versions.
+PLACE_IN_TIME: tuple[Column, ...] = (
+    ("event_id", "BIGINT"),
+    *SOURCE_TIME,
+    ("received_us", "BIGINT NOT NULL"),
+    ("received_iso", "TEXT NOT NULL"),
+)
+
+
+def versions_table(*columns: Column) -> tuple[str, str]:
+    """The statements of a read model's `versions` table: each version of a ticket with its
+    log position, then `columns` (SOURCE_TIME among them), keyed by (ticket, version); and
+    the index that reads a ticket's versions in source-time order."""
+    every = ", ".join(f"{name} {kind}" for name, kind in (*VERSION_KEY, *columns))
+    return (
+        f"CREATE TABLE IF NOT EXISTS {{versions}} ({every}, PRIMARY KEY (ticket_id, version))",
+        "CREATE INDEX IF NOT EXISTS {@versions_by_source} ON {versions} "
+        "(ticket_id, source_us, position)",
+    )
+
+
+def versions_columns(*columns: Column) -> tuple[str, ...]:
+    """The names of the columns of `versions_table(*columns)`, in order."""
+    return tuple(name for name, _ in (*VERSION_KEY, *columns))
+
+
 class TicketProjection(Projection[ProjectionStore]):
     """A read model: its tables, and how a batch of changes updates them."""
 
@@ -149,3 +187,42 @@ class TicketProjection(Projection[ProjectionStore]):
     @abstractmethod
     def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
         """Write what `changes` (in log order) mean for this read model."""
+
+
+class DeliveredFieldsPerVersion(TicketProjection):
+    """A read model of a few delivered fields, a row per version with its source time.
+
+    Each field is kept as JSON text, so integers of any size survive, and as NULL when the
+    delivery did not send it, which keeps "not sent" apart from an empty value. Rows are
+    never rewritten: what is derived from them (points, timelines) is derived when read, in
+    source-time order, so a late delivery takes its place among the others.
+    """
+
+    tables: ClassVar[Sequence[str]] = ("versions",)
+    kept: ClassVar[Sequence[tuple[str, str]]] = ()
+    """Each kept field as (its column, its key in the delivered data)."""
+
+    @staticmethod
+    def versions_of(kept: Sequence[tuple[str, str]]) -> tuple[Column, ...]:
+        return (*SOURCE_TIME, *((column, "TEXT") for column, _ in kept))
+
+    def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
+        self.view.insert_rows(
+            cursor,
+            "versions",
+            versions_columns(*self.versions_of(self.kept)),
+            [
+                (
+                    change.ticket_id,
+                    change.version,
+                    change.position,
+                    change.source_us,
+                    change.source_iso,
+                    *(
+                        json_codec.dump_text(change.data[key]) if key in change.data else None
+                        for _, key in self.kept
+                    ),
+                )
+                for change in changes
+            ],
+        )

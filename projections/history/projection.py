@@ -37,7 +37,16 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from projections.diff.changes import Change, diff
-from projections.read_model import LoggedChange, PastSnapshots, TicketProjection, chunked
+from projections.read_model import (
+    PLACE_IN_TIME,
+    Column,
+    LoggedChange,
+    PastSnapshots,
+    TicketProjection,
+    chunked,
+    versions_columns,
+    versions_table,
+)
 from projections.store.views import ROOM_FOR_UPDATES, Cursor
 from service import json_codec
 
@@ -61,21 +70,15 @@ _PREDECESSOR = _AROUND % (
     "AND w.source_us <= b.earliest ORDER BY w.source_us DESC, w.position DESC LIMIT 1)"
 )
 _SUCCESSORS = _AROUND % "v.source_us > b.earliest"
-_VERSIONS_COLUMNS = (
-    "ticket_id",
-    "version",
-    "position",
-    "event_id",
-    "source_us",
-    "source_iso",
-    "received_us",
-    "received_iso",
-    "late",
-    "created",
-    "changes",
-    "recomputed_changes",
-    "superseded_by",
+_VERSIONS: tuple[Column, ...] = (
+    *PLACE_IN_TIME,
+    ("late", "BIGINT NOT NULL"),
+    ("created", "BIGINT NOT NULL"),
+    ("changes", "TEXT NOT NULL"),
+    ("recomputed_changes", "TEXT"),
+    ("superseded_by", "BIGINT"),
 )
+_VERSIONS_COLUMNS = versions_columns(*_VERSIONS)
 _HEADS_COLUMNS = ("ticket_id", "version", "snapshot")
 _REWRITES_COLUMNS = (
     "position",
@@ -96,14 +99,7 @@ class HistoryProjection(TicketProjection):
     name = "history"
     tables: ClassVar[Sequence[str]] = ("versions", "heads", "rewrites")
     create_statements: ClassVar[Sequence[str]] = (
-        "CREATE TABLE IF NOT EXISTS {versions} (ticket_id BIGINT NOT NULL, "
-        "version BIGINT NOT NULL, position BIGINT NOT NULL, event_id BIGINT, "
-        "source_us BIGINT NOT NULL, source_iso TEXT NOT NULL, received_us BIGINT NOT NULL, "
-        "received_iso TEXT NOT NULL, late BIGINT NOT NULL, created BIGINT NOT NULL, "
-        "changes TEXT NOT NULL, recomputed_changes TEXT, superseded_by BIGINT, "
-        "PRIMARY KEY (ticket_id, version))",
-        "CREATE INDEX IF NOT EXISTS {@versions_by_source} ON {versions} "
-        "(ticket_id, source_us, position)",
+        *versions_table(*_VERSIONS),
         # The feed's order, whole and by eventId (by ticket, the primary key gives it).
         "CREATE UNIQUE INDEX IF NOT EXISTS {@versions_by_position} ON {versions} (position)",
         "CREATE INDEX IF NOT EXISTS {@versions_by_event} ON {versions} (event_id, position)",

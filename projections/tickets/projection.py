@@ -16,22 +16,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from projections.read_model import LoggedChange, TicketProjection, chunked, placeholders
+from projections.read_model import (
+    PLACE_IN_TIME,
+    LoggedChange,
+    TicketProjection,
+    chunked,
+    placeholders,
+    versions_columns,
+    versions_table,
+)
 from projections.store.views import ROOM_FOR_UPDATES, Cursor
 from service import json_codec
 
 SUMMARY_FIELDS = ("name", "type", "quantity", "hidden", "archived", "salable", "available")
 
-_VERSIONS_COLUMNS = (
-    "ticket_id",
-    "version",
-    "position",
-    "event_id",
-    "source_us",
-    "source_iso",
-    "received_us",
-    "received_iso",
-)
+_VERSIONS_COLUMNS = versions_columns(*PLACE_IN_TIME)
 _CURRENT_COLUMNS = (
     "ticket_id",
     "event_id",
@@ -57,12 +56,7 @@ class TicketsProjection(TicketProjection):
     name = "tickets"
     tables: ClassVar[Sequence[str]] = ("versions", "current", "children")
     create_statements: ClassVar[Sequence[str]] = (
-        "CREATE TABLE IF NOT EXISTS {versions} (ticket_id BIGINT NOT NULL, "
-        "version BIGINT NOT NULL, position BIGINT NOT NULL, event_id BIGINT, "
-        "source_us BIGINT NOT NULL, source_iso TEXT NOT NULL, received_us BIGINT NOT NULL, "
-        "received_iso TEXT NOT NULL, PRIMARY KEY (ticket_id, version))",
-        "CREATE INDEX IF NOT EXISTS {@versions_by_source} ON {versions} "
-        "(ticket_id, source_us, position)",
+        *versions_table(*PLACE_IN_TIME),
         "CREATE TABLE IF NOT EXISTS {current} (ticket_id BIGINT PRIMARY KEY, event_id BIGINT, "
         "version BIGINT, position BIGINT NOT NULL, source_us BIGINT NOT NULL, "
         "source_iso TEXT NOT NULL, received_iso TEXT NOT NULL, name TEXT, type TEXT, "
