@@ -1,4 +1,5 @@
-"""What every read model shares: the event as projections see it, and batched applying."""
+"""What every read model shares: the event as projections see it, batched applying, and the
+per-version table."""
 
 from __future__ import annotations
 
