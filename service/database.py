@@ -29,8 +29,12 @@ SQLITE_LOCK_TIMEOUT_SECONDS = 5
 # The log's writer and readers in one process.
 LOG_POOL_SIZE = 4
 # Projection appliers and rebuilds share one pool per process; query routes have their own,
-# opened on first use (so never in the worker process).
-PROJECTION_POOL_SIZE = 8
+# opened on first use (so never in the worker process), as large as their reader threads.
+# Both start with a few connections and grow with use, so a process holds only what it uses:
+# `serve` answers queries, the worker applies, and several of each may share one server.
+PROJECTION_POOL_SIZE = 16
+QUERY_POOL_SIZE = 8
+POOL_CONNECTIONS_AT_START = 2
 QUARANTINE_POOL_SIZE = 4
 # A little more than one connect attempt: with the server gone, a quarantine caller learns it
 # in seconds instead of holding one of the HTTP layer's worker threads.
@@ -131,8 +135,9 @@ def projection_datastore(location: DatabaseLocation, kind: ConnectionKind) -> Po
         password=location.password,
         schema=location.schema,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        pool_size=PROJECTION_POOL_SIZE,
-        max_overflow=PROJECTION_POOL_SIZE,
+        pool_size=POOL_CONNECTIONS_AT_START,
+        max_overflow=(QUERY_POOL_SIZE if kind == "queries" else PROJECTION_POOL_SIZE)
+        - POOL_CONNECTIONS_AT_START,
         pre_ping=kind != "queries",
     )
     datastore.pool.conninfo = _beyond_identity(location, kind)
