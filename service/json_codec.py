@@ -27,10 +27,16 @@ def might_hold_huge_integer(text: bytes) -> bool:
 
 def loads(text: bytes | str) -> Any:
     """Decode JSON that is known to be valid (it passed intake), integers of any size kept."""
+    return decode(text)[0]
+
+
+def decode(text: bytes | str) -> tuple[Any, bool]:
+    """`loads`, and whether orjson decoded it: then orjson encodes every value of it back as
+    it was, with no integer beyond 64 bits to refuse."""
     encoded = text.encode() if isinstance(text, str) else text
     if might_hold_huge_integer(encoded):
-        return json.loads(encoded)
-    return orjson.loads(encoded)
+        return json.loads(encoded), False
+    return orjson.loads(encoded), True
 
 
 def dumps(value: Any, sort_keys: bool = False) -> bytes:

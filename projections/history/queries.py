@@ -208,23 +208,25 @@ def feed_batch(
     # Each SELECT is tagged with the part it reads: the two lists cut off at `batch_size`
     # first, then the rest of the position `after` stopped in.
     selects = [
-        (f"{_OWN_WRITES} WHERE {where} AND {_HAS_CHANGES} ORDER BY {order} LIMIT ?", params),
-        (f"{_REWRITES} WHERE {where} ORDER BY {order} LIMIT ?", params),
+        (
+            f"{_OWN_WRITES} WHERE {where} AND {_HAS_CHANGES} ORDER BY {order} LIMIT ?",
+            [*params, batch_size],
+        ),
+        (f"{_REWRITES} WHERE {where} ORDER BY {order} LIMIT ?", [*params, batch_size]),
     ]
-    every_param: list[Any] = [*params, batch_size, *params, batch_size]
     if at > FEED_START[0]:
         where_at, params_at = feed_filter.writes_at(at)
         selects += [
             (f"{_OWN_WRITES} WHERE {where_at} AND {_HAS_CHANGES}", params_at),
             (f"{_REWRITES} WHERE {where_at}", params_at),
         ]
-        every_param += [*params_at, *params_at]
     statement = " UNION ALL ".join(
         f"SELECT {part} AS part, p{part}.* FROM ({select}) AS p{part}"
         for part, (select, _) in enumerate(selects)
     )
     lists: tuple[list[_Write], list[_Write]] = ([], [])
     writes = []
+    every_param = [param for _, select_params in selects for param in select_params]
     for row in fetch_all(view, statement, every_param):
         write = _Write.of_row(row[1:])
         writes.append(write)
@@ -387,8 +389,8 @@ class _Write:
         ) = self.row
         # Values orjson decoded go back out through orjson unchanged; only text that may hold
         # an integer beyond 64 bits is decoded otherwise, and its values go out as written.
-        exact_for_orjson = not json_codec.might_hold_huge_integer(changes.encode())
-        for seq, change in enumerate(json_codec.loads(changes), start=first_seq):
+        decoded, exact_for_orjson = json_codec.decode(changes)
+        for seq, change in enumerate(decoded, start=first_seq):
             old, new = change["old"], change["new"]
             if not exact_for_orjson:
                 old = orjson.Fragment(json_codec.dump_text(old))
