@@ -171,11 +171,11 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         datastore: PostgresDatastore,
         projection_name: str,
         generation: int,
-        query_datastore: PostgresDatastore | None = None,
+        query_datastore: PostgresDatastore,
     ):
         self.projection_name = projection_name
-        # Where the query routes read (`projections.store.reads`); the applier's pool if none.
-        self.query_datastore = query_datastore or datastore
+        # Where the query routes read (`projections.store.reads`).
+        self.query_datastore = query_datastore
         self.generation = generation
         self.prefix = f"{projection_name}_g{generation}_"
         self._rendered: dict[str, str] = {}
