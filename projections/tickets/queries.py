@@ -89,9 +89,7 @@ def list_current(
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     rows = fetch_all(
         view,
-        "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
-        f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} {where}"
-        "ORDER BY ticket_id LIMIT ?",
+        f"SELECT {_SUMMARY_COLUMNS} FROM {{current}} {where}ORDER BY ticket_id LIMIT ?",
         (*params, limit),
     )
     return [_summary(row) for row in rows]
@@ -118,8 +116,7 @@ def find_by_name(view: ProjectionStore, text: str, limit: int) -> list[dict[str,
     pattern = "%" + "".join(f"!{c}" if c in "%_!" else c for c in written) + "%"
     rows = fetch_all(
         view,
-        "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
-        f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} "
+        f"SELECT {_SUMMARY_COLUMNS} FROM {{current}} "
         "WHERE lower(name) LIKE ? ESCAPE '!' ORDER BY ticket_id LIMIT ?",
         (pattern, limit),
     )
@@ -150,8 +147,7 @@ def children_of(
     after = "" if after_ticket_id is None else "AND ticket_id > ? "
     rows = fetch_all(
         view,
-        "SELECT ticket_id, event_id, parent, version, source_iso, known_via, "
-        f"{', '.join(SUMMARY_FIELDS)} FROM {{current}} "
+        f"SELECT {_SUMMARY_COLUMNS} FROM {{current}} "
         "WHERE ((parent = ? AND known_via = 'self') "
         "OR ticket_id IN (SELECT child_id FROM {children} WHERE group_id = ?)) "
         f"{after}ORDER BY ticket_id LIMIT ?",
@@ -196,8 +192,14 @@ def _state(place: Sequence[Any], known_via: str, snapshot: Any) -> dict[str, Any
     }
 
 
+# What `_summary` unpacks, in its order.
+_SUMMARY_COLUMNS = "ticket_id, event_id, parent, version, source_iso, known_via, " + ", ".join(
+    SUMMARY_FIELDS
+)
+
+
 def _summary(row: Row) -> dict[str, Any]:
-    """A summary from a row of the summary columns, then SUMMARY_FIELDS, in that order."""
+    """A summary from a row of `_SUMMARY_COLUMNS`."""
     ticket_id, event_id, parent, version, source_iso, known_via, *fields = row
     summary: dict[str, Any] = {
         "ticketId": ticket_id,
