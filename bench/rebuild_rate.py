@@ -19,7 +19,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from projections.runtime.feed import BATCH_SIZE
 from projections.runtime.log_reader import read_batch
 from projections.runtime.offline import rebuild_offline
 from projections.store.generations import ProjectionStores
+from service.application import TicketAudit
 from service.settings import DatabaseLocation
 from service.storage import open_log
 
@@ -68,31 +69,38 @@ def peak_rss_mib() -> float:
 
 def raw_scan(location: DatabaseLocation) -> dict[str, Any]:
     """Read every notification page by page as the followers do, decoding nothing."""
-    log = open_log(location)
-    try:
-        started = time.perf_counter()
-        after, rows = 0, 0
-        while page := log.recorder.select_notifications(
+
+    def next_page(log: TicketAudit, after: int) -> tuple[int, int] | None:
+        page = log.recorder.select_notifications(
             start=after, limit=BATCH_SIZE, inclusive_of_start=False
-        ):
-            rows += len(page)
-            after = page[-1].id
-        seconds = time.perf_counter() - started
-    finally:
-        log.close()
-    return {"events": rows, "seconds": round(seconds, 3), "events_per_s": rate(rows, seconds)}
+        )
+        return (len(page), page[-1].id) if page else None
+
+    return timed_scan(location, next_page)
 
 
 def decoded_scan(location: DatabaseLocation) -> dict[str, Any]:
     """Read and decode every event page by page as the read models get them, applying none:
     the most a process that decodes the whole log can rebuild at."""
+
+    def next_page(log: TicketAudit, after: int) -> tuple[int, int] | None:
+        batch = read_batch(log.recorder, log.mapper, after, BATCH_SIZE)
+        return (batch.count, batch.last_position) if batch else None
+
+    return timed_scan(location, next_page)
+
+
+def timed_scan(
+    location: DatabaseLocation, next_page: Callable[[TicketAudit, int], tuple[int, int] | None]
+) -> dict[str, Any]:
+    """The log read to its end by `next_page` (events read, last position; None at the end)."""
     log = open_log(location)
     try:
         started = time.perf_counter()
         after, rows = 0, 0
-        while batch := read_batch(log.recorder, log.mapper, after, BATCH_SIZE):
-            rows += batch.count
-            after = batch.last_position
+        while page := next_page(log, after):
+            read, after = page
+            rows += read
         seconds = time.perf_counter() - started
     finally:
         log.close()
