@@ -10,18 +10,13 @@ Without them `sslmode=require` would silently connect in plain text.
 from __future__ import annotations
 
 import hashlib
-import time
-import weakref
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
-from eventsourcing.postgres import ConnectionPool, PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import PostgresDatastore, PostgresFactory
 from eventsourcing.utils import Environment, EnvType
-from psycopg import Connection
 from psycopg.conninfo import make_conninfo
-from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from service.settings import DatabaseLocation
@@ -41,8 +36,6 @@ PROJECTION_POOL_SIZE = 16
 QUERY_POOL_SIZE = 8
 POOL_CONNECTIONS_AT_START = 2
 QUARANTINE_POOL_SIZE = 4
-# A projection connection back in the pool for less than this is used without a check first.
-CHECK_AFTER_IDLE_SECONDS = 1.0
 # A little more than one connect attempt: with the server gone, a quarantine caller learns it
 # in seconds instead of holding one of the HTTP layer's worker threads.
 QUARANTINE_POOL_WAIT_SECONDS = 3
@@ -129,11 +122,10 @@ def projection_datastore(location: DatabaseLocation, kind: ConnectionKind) -> Po
     """The pool of the projections' appliers and runtime (`projections`), or the query routes'
     (`queries`).
 
-    A check before each use is a round trip of its own, as dear as a query or a small batch's
-    writes. A query route's read is one statement, which reads again on a live connection when
-    it finds its own dropped by the server (`projections.store.reads`), so its pool skips the
-    check. The appliers' and the runtime's pool checks only connections idle for a while
-    (`CheckAfterIdle`).
+    A query route's read is one statement, which reads again on a live connection when it
+    finds its own dropped by the server (`projections.store.reads`), so its pool skips the
+    check before each use: a round trip of its own, as dear as the query. The appliers' and
+    the runtime's transactions have no such retry and keep the check.
     """
     datastore = PostgresDatastore(
         dbname=location.dbname,
@@ -146,71 +138,10 @@ def projection_datastore(location: DatabaseLocation, kind: ConnectionKind) -> Po
         pool_size=POOL_CONNECTIONS_AT_START,
         max_overflow=(QUERY_POOL_SIZE if kind == "queries" else PROJECTION_POOL_SIZE)
         - POOL_CONNECTIONS_AT_START,
+        pre_ping=kind != "queries",
     )
-    if kind != "queries":
-        idle = CheckAfterIdle()
-        datastore.pool = unopened_pool_like(datastore, check=idle.check, reset=idle.returned)
     datastore.pool.conninfo = _beyond_identity(location, kind)
     return datastore
-
-
-PooledConnection = Connection[DictRow]
-
-
-class CheckAfterIdle:
-    """A pool's check of a connection before use, made only when it has been idle a while.
-
-    Under load every connection comes back to the pool and out again within milliseconds,
-    too soon for the database to have gone in between, and a check would cost each of the
-    appliers' transactions a round trip. One idle for longer (across a database restart, say)
-    is checked, and replaced if dead, before it fails anything. A connection that dies in the
-    moment between fails its transaction, which is a storage failure its caller retries, as
-    it retries one whose connection dies mid-transaction.
-    """
-
-    def __init__(
-        self,
-        idle_seconds: float = CHECK_AFTER_IDLE_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._idle_seconds = idle_seconds
-        self._clock = clock
-        self._returned_at: weakref.WeakKeyDictionary[PooledConnection, float] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def check(self, connection: PooledConnection) -> None:
-        returned_at = self._returned_at.get(connection)
-        if returned_at is None or self._clock() - returned_at > self._idle_seconds:
-            ConnectionPool.check_connection(connection)
-
-    def returned(self, connection: PooledConnection) -> None:
-        """The pool's `reset`: called as each connection comes back."""
-        self._returned_at[connection] = self._clock()
-
-
-def unopened_pool_like(
-    datastore: PostgresDatastore,
-    check: Callable[[PooledConnection], None] | None,
-    reset: Callable[[PooledConnection], None] | None = None,
-) -> ConnectionPool[PooledConnection]:
-    """A new pool, not yet open, made as `datastore`'s is, but with `check` and `reset`."""
-    pool = datastore.pool
-    return ConnectionPool(
-        pool.conninfo,
-        connection_class=PooledConnection,
-        kwargs=pool.kwargs,
-        min_size=pool.min_size,
-        max_size=pool.max_size,
-        open=False,
-        configure=datastore.after_connect_func(),
-        check=check,
-        reset=reset,
-        timeout=pool.timeout,
-        max_waiting=pool.max_waiting,
-        max_lifetime=pool.max_lifetime,
-        get_password_func=pool.get_password_func,
-    )
 
 
 def advisory_lock_key(location: DatabaseLocation, *parts: object) -> int:

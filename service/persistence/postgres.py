@@ -21,7 +21,6 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow, tuple_row
 
 from service.chain import Checkpoint
-from service.database import unopened_pool_like
 from service.domain import ticket_uuid
 from service.persistence.links import (
     KnownFacts,
@@ -86,8 +85,20 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         """
         datastore = self.datastore
         old = datastore.pool
-        check = ConnectionPool.check_connection if datastore.pre_ping else None
-        fresh = unopened_pool_like(datastore, check=check)
+        fresh: ConnectionPool[Connection[DictRow]] = ConnectionPool(
+            old.conninfo,
+            connection_class=Connection[DictRow],
+            kwargs=old.kwargs,
+            min_size=old.min_size,
+            max_size=old.max_size,
+            open=False,
+            configure=datastore.after_connect_func(),
+            check=ConnectionPool.check_connection if datastore.pre_ping else None,
+            timeout=old.timeout,
+            max_waiting=old.max_waiting,
+            max_lifetime=old.max_lifetime,
+            get_password_func=old.get_password_func,
+        )
         fresh.open(wait=False)
         datastore.pool = fresh
         old.close(timeout=0)
