@@ -201,17 +201,21 @@ class DeliveredFieldsPerVersion(TicketProjection):
 
     tables: ClassVar[Sequence[str]] = ("versions",)
     kept: ClassVar[Sequence[tuple[str, str]]] = ()
-    """Each kept field as (its column, its key in the delivered data)."""
+    """Each kept field as (its column, its key in the delivered data); a subclass names them,
+    and its table and columns follow from them."""
+    _columns: ClassVar[tuple[str, ...]] = ()
 
-    @staticmethod
-    def versions_of(kept: Sequence[tuple[str, str]]) -> tuple[Column, ...]:
-        return (*SOURCE_TIME, *((column, "TEXT") for column, _ in kept))
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fields = (*SOURCE_TIME, *((column, "TEXT") for column, _ in cls.kept))
+        cls.create_statements = versions_table(*fields)
+        cls._columns = versions_columns(*fields)
 
     def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:
         self.view.insert_rows(
             cursor,
             "versions",
-            versions_columns(*self.versions_of(self.kept)),
+            self._columns,
             [
                 (
                     change.ticket_id,

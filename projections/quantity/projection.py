@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from projections.read_model import DeliveredFieldsPerVersion, versions_table
+from projections.read_model import DeliveredFieldsPerVersion
 
 
 class QuantityProjection(DeliveredFieldsPerVersion):
@@ -17,7 +17,4 @@ class QuantityProjection(DeliveredFieldsPerVersion):
     kept: ClassVar[Sequence[tuple[str, str]]] = (
         ("quantity", "quantity"),
         ("quantity_diff", "quantityDiff"),
-    )
-    create_statements: ClassVar[Sequence[str]] = versions_table(
-        *DeliveredFieldsPerVersion.versions_of(kept)
     )

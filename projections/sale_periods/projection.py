@@ -9,12 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from projections.read_model import DeliveredFieldsPerVersion, versions_table
+from projections.read_model import DeliveredFieldsPerVersion
 
 
 class SalePeriodsProjection(DeliveredFieldsPerVersion):
     name = "sale_periods"
     kept: ClassVar[Sequence[tuple[str, str]]] = (("sale_periods", "salePeriods"),)
-    create_statements: ClassVar[Sequence[str]] = versions_table(
-        *DeliveredFieldsPerVersion.versions_of(kept)
-    )
