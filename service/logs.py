@@ -20,6 +20,7 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
+from aiohttp import HttpVersion10, HttpVersion11
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
@@ -134,10 +135,31 @@ ACCESS_LINES = LinesPerTurn(lambda text: sys.stderr.write(text))
 atexit.register(ACCESS_LINES.flush)
 
 
+class CommonLogTime:
+    """The common log format's time stamp, formatted once a second: a line is written for
+    every request, thousands a second, and the stamp only changes with the second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second))
+        return self._text
+
+
+COMMON_LOG_TIME = CommonLogTime()
+
+
 def access_line(
     log_format: str, request: BaseRequest, response: StreamResponse, time_taken: float
 ) -> str:
-    target = masked_target(request)
+    target = request.raw_path
+    if "?" in target:  # most requests have no query, and nothing to mask
+        target = masked_target(request)
     size = request.content_length or 0
     if log_format == "json":
         entry = {
@@ -151,15 +173,19 @@ def access_line(
             "seconds": round(time_taken, 6),
         }
         return orjson.dumps(entry).decode() + "\n"
+    headers = request.headers
     version = request.version
-    referer = request.headers.get("Referer", "-")
-    agent = request.headers.get("User-Agent", "-")
+    protocol = _PROTOCOLS.get(version) or f"HTTP/{version.major}.{version.minor}"
     return (
-        f"{request.remote or '-'} {time.strftime('[%d/%b/%Y:%H:%M:%S %z]')} "
-        f'"{request.method} {target} HTTP/{version.major}.{version.minor}" '
-        f'{response.status} {response.body_length} "{referer}" "{agent}" '
+        f"{request.remote or '-'} {COMMON_LOG_TIME.now()} "
+        f'"{request.method} {target} {protocol}" '
+        f"{response.status} {response.body_length} "
+        f'"{headers.get("Referer", "-")}" "{headers.get("User-Agent", "-")}" '
         f"{size} {time_taken:.6f}\n"
     )
+
+
+_PROTOCOLS = {HttpVersion11: "HTTP/1.1", HttpVersion10: "HTTP/1.0"}
 
 
 def access_logger(setting: AccessLogFormat) -> logging.Logger | None:
