@@ -4,6 +4,9 @@ The model only checks: its instance is dropped, and a recorded delivery keeps it
 `data` exactly as delivered, with the fields the model does not name (it ignores them). Every
 typed field is checked against what the read models can store, so that whatever intake
 accepts, every read model holds (identifiers land in BIGINT columns).
+
+`plainly_valid` comes first: a fast check that passes the usual valid delivery without the
+model, and never passes what the model would refuse.
 """
 
 from __future__ import annotations
