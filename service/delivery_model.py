@@ -38,37 +38,57 @@ _FITS_BIGINT = "must fit in a signed 64-bit integer"
 Identifier = Annotated[int, Strict(), Field(ge=BIGINT_MIN, le=BIGINT_MAX)]
 
 
-def _whole_number(value: object) -> object:
+# Each check is a predicate, asked both by the model's validators and by `plainly_valid`.
+
+
+def _is_whole_number(value: object) -> bool:
     # Counts such as 100.0 are the same number as 100 (the contract treats 1 and 1.0 as
     # equal everywhere), so they are accepted and kept as delivered; 3.5 is not a count.
     kind = type(value)
-    if kind is int or (kind is float and value.is_integer()):  # type: ignore[attr-defined]
+    return kind is int or (kind is float and value.is_integer())  # type: ignore[attr-defined]
+
+
+def _is_number(value: object) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _fits_if_integer(value: object) -> bool:
+    """Free-form, but an integer must fit the BIGINT column a group's child is listed with."""
+    return type(value) is not int or BIGINT_MIN <= value <= BIGINT_MAX
+
+
+def _parses_as_iso(value: object) -> bool:
+    if type(value) is not str:
+        return False
+    try:
+        # Whether it parses is all that is asked here: no zone is needed for that.
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _whole_number(value: object) -> object:
+    if _is_whole_number(value):
         return value
     raise PydanticCustomError("integer", "must be an integer")
 
 
 def _number(value: object) -> object:
-    if type(value) is int or type(value) is float:
+    if _is_number(value):
         return value
     raise PydanticCustomError("number", "must be a number")
 
 
 def _integer_that_fits(value: object) -> object:
-    """Free-form, but an integer must fit the BIGINT column a group's child is listed with."""
-    if type(value) is int and not BIGINT_MIN <= value <= BIGINT_MAX:
-        raise PydanticCustomError("bigint", _FITS_BIGINT)
-    return value
+    if _fits_if_integer(value):
+        return value
+    raise PydanticCustomError("bigint", _FITS_BIGINT)
 
 
 def _iso_timestamp(value: object) -> object:
-    if type(value) is str:
-        try:
-            # Whether it parses is all that is asked here: no zone is needed for that.
-            datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            return value
+    if _parses_as_iso(value):
+        return value
     raise PydanticCustomError("timestamp", "must be an ISO 8601 date-time string")
 
 
@@ -253,12 +273,14 @@ def plainly_valid(document: dict[str, Any]) -> bool:
                 return False
             if name != "eventDates" and not _is_identifier(item.get("id")):
                 return False
-            if name == "children" and not _child_links_fit(item):
+            if name == "children" and not (
+                _fits_if_integer(item.get("eventId")) and _fits_if_integer(item.get("parent"))
+            ):
                 return False
     amounts = data.get("value", _NO_AMOUNTS)
     if type(amounts) is not dict:
         return False
-    return all(type(amount) is int or type(amount) is float for amount in amounts.values())
+    return all(_is_number(amount) for amount in amounts.values())
 
 
 _NO_ITEMS: list[object] = []
@@ -268,28 +290,6 @@ _NO_AMOUNTS: dict[str, object] = {}
 def _is_identifier(value: object) -> bool:
     # Exact ints only: bools are ints too, and identifiers land in BIGINT columns.
     return type(value) is int and BIGINT_MIN <= value <= BIGINT_MAX
-
-
-def _is_whole_number(value: object) -> bool:
-    kind = type(value)
-    return kind is int or (kind is float and value.is_integer())  # type: ignore[attr-defined]
-
-
-def _child_links_fit(child: dict[str, Any]) -> bool:
-    return all(
-        type(link) is not int or BIGINT_MIN <= link <= BIGINT_MAX
-        for link in (child.get("eventId"), child.get("parent"))
-    )
-
-
-def _parses_as_iso(value: object) -> bool:
-    if type(value) is not str:
-        return False
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _field_error(error: ErrorDetails) -> FieldError:
