@@ -73,10 +73,13 @@ def configure_logging(log_format: LogFormat, process: str = "") -> None:
 
 def masked_target(request: BaseRequest) -> str:
     """The request's path and query, with secret parameters' values replaced."""
+    raw = request.raw_path
+    if "?" not in raw:  # most requests have no query, and nothing to mask: no parse
+        return raw
     query = request.query_string
     if not query:
-        return request.raw_path
-    path = request.raw_path.partition("?")[0]
+        return raw
+    path = raw.partition("?")[0]
     if "%" in query or "+" in query:
         # An encoded name could spell `token`: decode the names, as the auth check does.
         pairs = [
@@ -157,9 +160,7 @@ COMMON_LOG_TIME = CommonLogTime()
 def access_line(
     log_format: str, request: BaseRequest, response: StreamResponse, time_taken: float
 ) -> str:
-    target = request.raw_path
-    if "?" in target:  # most requests have no query, and nothing to mask
-        target = masked_target(request)
+    target = masked_target(request)
     size = request.content_length or 0
     if log_format == "json":
         entry = {
