@@ -44,6 +44,7 @@ from itertools import pairwise
 from typing import Any, Literal, TypedDict
 
 from projections.diff.paths import Step, join_id, join_key, parse_path, touches
+from service import json_codec
 
 __all__ = ["Change", "apply_changes", "diff", "json_equal", "parse_path", "touches"]
 
@@ -57,6 +58,7 @@ class Change(TypedDict):
 
 _SCALAR_TYPES = (str, int, float, bool, type(None))
 _NUMBER_TYPES = (int, float)
+_CONTAINER_TYPES = (dict, list)
 _EMPTY_OBJECT: Mapping[str, Any] = {}
 _MISSING = object()
 
@@ -95,14 +97,29 @@ def _diff_objects(
         if old_value is _MISSING:
             out.append({"path": join_key(path, key), "op": "add", "old": None, "new": new_value})
             continue
-        # Most fields are unchanged scalars: skip them before building their path.
+        # Most fields are unchanged: skip them before building their path.
         kind = type(new_value)
-        if kind is type(old_value) and kind in _SCALAR_TYPES and new_value == old_value:
+        if kind is type(old_value) and (
+            new_value == old_value
+            if kind in _SCALAR_TYPES
+            else kind in _CONTAINER_TYPES and _same_json(old_value, new_value)
+        ):
             continue
         _diff_values(join_key(path, key), old_value, new_value, out)
     for key, old_value in old.items():
         if key not in new:
             out.append({"path": join_key(path, key), "op": "remove", "old": old_value, "new": None})
+
+
+def _same_json(old: Any, new: Any) -> bool:
+    """Whether two containers are the same JSON text, so that diffing them finds nothing.
+
+    Python's `==` runs in C and rules most pairs out, but it takes `true` for `1`; the two
+    encodings, compared when `==` holds, tell those apart. A pair that differs only where
+    JSON equality is looser than the text (`1` and `1.0`, `[]` and `{}`, keys in another
+    order) is left to the field-by-field diff, which finds no change either.
+    """
+    return bool(old == new) and json_codec.dumps(old) == json_codec.dumps(new)
 
 
 def _diff_values(path: str, old: Any, new: Any, out: list[Change]) -> None:

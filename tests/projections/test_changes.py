@@ -76,6 +76,13 @@ def test_booleans_are_not_numbers() -> None:
     assert diff({"hidden": True}, {"hidden": 1}) == [replace("hidden", True, 1)]
     assert diff({"hidden": 0}, {"hidden": False}) == [replace("hidden", 0, False)]
     assert diff({"x": [True]}, {"x": [1]}) == [replace("x", [True], [1])]
+    # Inside containers Python's `==` takes one for the other: the diff must not.
+    nested_old = {"value": {"feeSale": 1, "split": [{"id": 7, "on": True}]}}
+    nested_new = {"value": {"feeSale": True, "split": [{"id": 7, "on": 1}]}}
+    assert diff(nested_old, nested_new) == [
+        replace("value.feeSale", 1, True),
+        replace("value.split[id=7].on", True, 1),
+    ]
     assert not json_equal(True, 1)
     assert not json_equal(1.0, True)
 
