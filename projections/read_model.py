@@ -4,7 +4,7 @@ per-version table."""
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
@@ -99,19 +99,6 @@ class _NoLog:
 
     def snapshots_at(self, positions: Collection[int]) -> dict[int, dict[str, Any]]:
         raise RuntimeError("this read model is not bound to a log to look past snapshots up in")
-
-
-# Placeholders per statement when a batch reads its rows at once: well under SQLite's limit.
-READ_CHUNK = 500
-
-
-def chunked(items: Sequence[Any], size: int = READ_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def placeholders(count: int) -> str:
-    return ", ".join("?" * count)
 
 
 Column = tuple[str, str]

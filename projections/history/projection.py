@@ -43,7 +43,6 @@ from projections.read_model import (
     LoggedChange,
     PastSnapshots,
     TicketProjection,
-    chunked,
     versions_columns,
     versions_table,
 )
@@ -190,17 +189,18 @@ class HistoryProjection(TicketProjection):
         self, cursor: Cursor, bounds: Sequence[tuple[int, int]], pick: str
     ) -> Iterator[tuple[int, _Version]]:
         """The versions `pick` chooses for each (ticket, earliest source time) of `bounds`."""
-        for chunk in chunked(bounds):
-            values = ", ".join("(CAST(? AS BIGINT), CAST(? AS BIGINT))" for _ in chunk)
-            cursor.execute(
-                self.view.sql(
-                    f"WITH b (ticket_id, earliest) AS (VALUES {values}) "
-                    f"SELECT {_NEIGHBOUR_COLUMNS} FROM b {pick}"
-                ),
-                [value for pair in chunk for value in pair],
-            )
-            for row in cursor.fetchall():
-                yield row["ticket_id"], _Version.of_row(row)
+        if not bounds:
+            return
+        view = self.view
+        cursor.execute(
+            view.sql(
+                f"WITH b AS ({view.integer_rows(('ticket_id', 'earliest'))}) "
+                f"SELECT {_NEIGHBOUR_COLUMNS} FROM b {pick}"
+            ),
+            (view.integer_rows_parameter(bounds),),
+        )
+        for row in cursor.fetchall():
+            yield row["ticket_id"], _Version.of_row(row)
 
     def _write(
         self,

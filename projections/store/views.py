@@ -73,6 +73,19 @@ class ProjectionStore(TrackingRecorder, ABC):
     @abstractmethod
     def track(self, cursor: Cursor, position: int) -> None: ...
 
+    @abstractmethod
+    def integer_rows(self, names: Sequence[str]) -> str:
+        """A subquery of rows of integer columns `names`, from one `?` parameter: the rows as
+        a JSON array of arrays (`integer_rows_parameter`).
+
+        One parameter however many rows, so the statement's text is the same for every
+        batch: the driver parses it once and the database plans it once.
+        """
+
+    @staticmethod
+    def integer_rows_parameter(rows: Sequence[Sequence[int]]) -> str:
+        return json_codec.dump_text(rows)
+
     # Writing many rows at once. SQLite runs in this process, so a statement per row costs
     # little there; PostgreSQL overrides these to make one round trip of a whole batch.
 
@@ -154,6 +167,10 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
     def track(self, cursor: Cursor, position: int) -> None:
         self._insert_tracking(cast(SQLiteCursor, cursor), Tracking(LOG_APPLICATION_NAME, position))
 
+    def integer_rows(self, names: Sequence[str]) -> str:
+        columns = ", ".join(f"value ->> {index} AS {name}" for index, name in enumerate(names))
+        return f"SELECT {columns} FROM json_each(?)"
+
     def drop(self, tables: Sequence[str]) -> None:
         self.datastore.close()
         for suffix in ("", "-wal", "-shm"):
@@ -210,6 +227,12 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         self._insert_tracking(
             cast("PsycopgCursor[DictRow]", cursor), Tracking(LOG_APPLICATION_NAME, position)
         )
+
+    def integer_rows(self, names: Sequence[str]) -> str:
+        columns = ", ".join(
+            f"CAST(row ->> {index} AS BIGINT) AS {name}" for index, name in enumerate(names)
+        )
+        return f"SELECT {columns} FROM json_array_elements(CAST(? AS json)) AS row"
 
     def insert_rows(
         self, cursor: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

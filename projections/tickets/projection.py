@@ -20,8 +20,6 @@ from projections.read_model import (
     PLACE_IN_TIME,
     LoggedChange,
     TicketProjection,
-    chunked,
-    placeholders,
     versions_columns,
     versions_table,
 )
@@ -119,20 +117,19 @@ class TicketsProjection(TicketProjection):
             children = _children(change.data)
             if children is not None:
                 ids.update(int(child["id"]) for child in children)
-        places: dict[int, _Place] = {}
-        for chunk in chunked(sorted(ids)):
-            cursor.execute(
-                self.view.sql(
-                    "SELECT ticket_id, source_us, position, known_via FROM {current} "
-                    f"WHERE ticket_id IN ({placeholders(len(chunk))})"
-                ),
-                chunk,
-            )
-            for row in cursor.fetchall():
-                places[row["ticket_id"]] = _Place(
-                    row["source_us"], row["position"], row["known_via"]
-                )
-        return places
+        view = self.view
+        cursor.execute(
+            view.sql(
+                "SELECT ticket_id, source_us, position, known_via FROM {current} "
+                f"WHERE ticket_id IN (SELECT ticket_id FROM ({view.integer_rows(('ticket_id',))}) "
+                "AS wanted)"
+            ),
+            (view.integer_rows_parameter([(ticket_id,) for ticket_id in sorted(ids)]),),
+        )
+        return {
+            row["ticket_id"]: _Place(row["source_us"], row["position"], row["known_via"])
+            for row in cursor.fetchall()
+        }
 
     def _write(
         self,
