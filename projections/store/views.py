@@ -168,7 +168,9 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
         self._insert_tracking(cast(SQLiteCursor, cursor), Tracking(LOG_APPLICATION_NAME, position))
 
     def integer_rows(self, names: Sequence[str]) -> str:
-        columns = ", ".join(f"value ->> {index} AS {name}" for index, name in enumerate(names))
+        columns = ", ".join(
+            f"json_extract(value, '$[{index}]') AS {name}" for index, name in enumerate(names)
+        )
         return f"SELECT {columns} FROM json_each(?)"
 
     def drop(self, tables: Sequence[str]) -> None:
