@@ -43,18 +43,21 @@ class LoggedChange:
     source_time: datetime
     received_at: datetime
     data: dict[str, Any]
+    # The times as ISO text: given when the log holds them so (`of_parts`), else formatted.
+    source_iso: str = ""
+    received_iso: str = ""
     source_us: int = field(init=False)
     received_us: int = field(init=False)
-    source_iso: str = field(init=False)
-    received_iso: str = field(init=False)
     _snapshot_json: str | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         derive = object.__setattr__  # the dataclass is frozen for everyone else
         derive(self, "source_us", epoch_micros(self.source_time))
         derive(self, "received_us", epoch_micros(self.received_at))
-        derive(self, "source_iso", self.source_time.isoformat())
-        derive(self, "received_iso", self.received_at.isoformat())
+        if not self.source_iso:
+            derive(self, "source_iso", self.source_time.isoformat())
+        if not self.received_iso:
+            derive(self, "received_iso", self.received_at.isoformat())
 
     @property
     def snapshot_json(self) -> str:
@@ -65,6 +68,29 @@ class LoggedChange:
             # Threads racing here make equal text; whichever is kept does.
             object.__setattr__(self, "_snapshot_json", text)
         return text
+
+    @classmethod
+    def of_parts(
+        cls,
+        position: int,
+        version: int,
+        parts: tuple[str, str, dict[str, Any]],
+    ) -> LoggedChange:
+        """The change from what the log's mapper reads of it (`LogMapper.ticket_change_parts`):
+        its times as the ISO text the log keeps them in, and its data, whose `id` and
+        `eventId` are the ticket and event, as the intake read them."""
+        received_iso, source_iso, data = parts
+        return cls(
+            position=position,
+            ticket_id=data["id"],
+            event_id=data.get("eventId"),
+            version=version,
+            source_time=datetime.fromisoformat(source_iso),
+            received_at=datetime.fromisoformat(received_iso),
+            data=data,
+            source_iso=source_iso,
+            received_iso=received_iso,
+        )
 
     @classmethod
     def of(cls, event: TicketChanged, position: int) -> LoggedChange:

@@ -14,7 +14,6 @@ from eventsourcing.application import Application, LRUCache
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
-    Mapper,
     OperationalError,
 )
 
@@ -54,6 +53,8 @@ class Outcome:
 
 class TicketAudit(Application[UUID]):
     name = "TicketAudit"
+    # `construct_mapper` makes it; the read side uses what it adds to the library's mapper.
+    mapper: TicketMapper
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
@@ -64,9 +65,10 @@ class TicketAudit(Application[UUID]):
         self._recording = threading.Lock()
         self._last_received: datetime | None = None
 
-    def construct_mapper(self) -> Mapper[UUID]:
-        return self.factory.mapper(
-            transcoder=self.construct_transcoder(), mapper_class=TicketMapper
+    def construct_mapper(self) -> TicketMapper:
+        return cast(
+            TicketMapper,
+            self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=TicketMapper),
         )
 
     @property

@@ -102,6 +102,14 @@ class TicketMapper(Mapper[UUID]):
         object.__setattr__(event, "__dict__", attributes)
         return event
 
+    def ticket_change_parts(self, stored_event: StoredEvent) -> tuple[str, str, dict[str, Any]]:
+        """What read models use of a stored TicketChanged: its received and source times as
+        ISO text, and its data; without building the event, whose delivery id, times and
+        ids they do not need."""
+        header, _, raw_body = _inflated_3(stored_event.state).partition(HEADER_END)
+        received, source, _ = orjson.loads(header)
+        return received, source, _decoded(raw_body)["data"]
+
 
 @dataclass(frozen=True)
 class RecordedDelivery:

@@ -68,13 +68,13 @@ def counting_decodes(log: TicketAudit, monkeypatch: pytest.MonkeyPatch) -> list[
     """The positions `log` decodes from now on to hand out in batches, one entry per decoding
     (a late delivery's neighbours looked up in the log on their own are left out)."""
     decoded: list[int] = []
-    to_domain_event = log.mapper.to_domain_event
+    ticket_change_parts = log.mapper.ticket_change_parts
     looking_up = False
 
     def counted(stored: Any) -> Any:
         if not looking_up:
             decoded.append(stored.id)
-        return to_domain_event(stored)
+        return ticket_change_parts(stored)
 
     snapshots_at = LogSnapshots.snapshots_at
 
@@ -86,7 +86,7 @@ def counting_decodes(log: TicketAudit, monkeypatch: pytest.MonkeyPatch) -> list[
         finally:
             looking_up = False
 
-    monkeypatch.setattr(log.mapper, "to_domain_event", counted)
+    monkeypatch.setattr(log.mapper, "ticket_change_parts", counted)
     monkeypatch.setattr(LogSnapshots, "snapshots_at", looked_up)
     return decoded
 

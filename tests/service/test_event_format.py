@@ -8,17 +8,18 @@ import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 from eventsourcing.persistence import JSONTranscoder
 
+from projections.read_model import LoggedChange
 from service import application
 from service.application import Outcome, TicketAudit
 from service.canonical import data_hash, delivery_id
 from service.chain import verify
 from service.database import prepare_storage
-from service.domain import DeliveryFacts, Ticket
+from service.domain import DeliveryFacts, Ticket, TicketChanged
 from service.intake import delivery_facts
 from service.payload import parse_delivery
 from service.persistence.deflate_dictionaries import FORMAT_3
@@ -34,6 +35,10 @@ EXACT_BODY = (
     b'"name": "Ingresso \xc3\xa9", "quantity": 1.0, "big": 123456789012345678901234567890}}'
 )
 
+FIXTURE_BODIES = [
+    (FIXTURES / name).read_bytes() for name in ("ticket-408218.json", "group-346868.json")
+]
+BRASILIA = timezone(timedelta(hours=-3))
 
 LATER = "2024-05-17T15:00:00"
 
@@ -236,3 +241,39 @@ def test_received_times_never_go_back_when_the_clock_does(
     received = [event.timestamp for event in events if event is not None]
     assert received[0] == ahead
     assert received == sorted(received)
+
+
+@pytest.mark.parametrize(
+    ("received", "source_text", "zone"),
+    [
+        (datetime(2024, 5, 17, 14, 30, 12, 123456, tzinfo=UTC), "2024-05-17T14:30:12", UTC),
+        # Whole seconds (ISO text without a fraction) and a zone the source time is read in.
+        (datetime(2024, 5, 17, 14, 30, 12, tzinfo=UTC), "2019-10-10T10:00:00.5", BRASILIA),
+        (datetime(1970, 1, 1, tzinfo=UTC), "2024-05-17T14:30:12-03:00", UTC),
+    ],
+)
+@pytest.mark.parametrize("body", [EXACT_BODY, *FIXTURE_BODIES])
+def test_the_parts_the_read_side_decodes_make_the_change_the_event_makes(
+    body: bytes, received: datetime, source_text: str, zone: tzinfo
+) -> None:
+    mapper = TicketMapper(JSONTranscoder())
+    document = json.loads(body)
+    document["timestamp"] = source_text
+    body = json.dumps(document).encode()
+    facts = delivery_facts(parse_delivery(body), body, zone)
+    stored = mapper.to_stored_event(Ticket.first_delivery(facts, received).collect_events()[0])
+    event = mapper.to_domain_event(stored)
+    assert isinstance(event, TicketChanged)
+
+    from_parts = LoggedChange.of_parts(9, 1, mapper.ticket_change_parts(stored))
+    from_event = LoggedChange.of(event, 9)
+
+    assert from_parts == from_event
+    assert (from_parts.source_iso, from_parts.received_iso) == (
+        from_event.source_iso,
+        from_event.received_iso,
+    )
+    assert (from_parts.source_us, from_parts.received_us) == (
+        from_event.source_us,
+        from_event.received_us,
+    )

@@ -7,19 +7,17 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
-from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
-    Mapper,
     OperationalError,
 )
 
 from projections.read_model import LoggedChange
 from projections.runtime.feed import ProjectionFeed
-from projections.runtime.log_reader import DecodedBatch, LogReader
+from projections.runtime.log_reader import DecodedBatch, LogMapper, LogReader
 from projections.store.parked import parked_count, parked_for
 from projections.store.views import SQLiteProjectionStore
 from projections.tickets import queries as ticket_queries
@@ -37,7 +35,7 @@ class NoLog:
         raise AssertionError("no log in these tests")
 
     @property
-    def mapper(self) -> Mapper[UUID]:
+    def mapper(self) -> LogMapper:
         raise AssertionError("no log in these tests")
 
 
