@@ -69,6 +69,8 @@ _PREDECESSOR = _AROUND % (
     "AND w.source_us <= b.earliest ORDER BY w.source_us DESC, w.position DESC LIMIT 1)"
 )
 _SUCCESSORS = _AROUND % "v.source_us > b.earliest"
+# Rows of a VALUES list per statement: two placeholders each, well under SQLite's limit.
+_VALUES_PER_STATEMENT = 400
 _VERSIONS: tuple[Column, ...] = (
     *PLACE_IN_TIME,
     ("late", "BIGINT NOT NULL"),
@@ -188,19 +190,30 @@ class HistoryProjection(TicketProjection):
     def _select(
         self, cursor: Cursor, bounds: Sequence[tuple[int, int]], pick: str
     ) -> Iterator[tuple[int, _Version]]:
-        """The versions `pick` chooses for each (ticket, earliest source time) of `bounds`."""
+        """The versions `pick` chooses for each (ticket, earliest source time) of `bounds`.
+
+        The latest versions, found by primary key, take the bounds as one parameter
+        (`integer_rows`). A late delivery's neighbours are a range of its ticket's versions:
+        their bounds go in as a VALUES list, which tells the planner how few they are (it
+        cannot count the rows inside a parameter), so that it reads each range by index
+        instead of scanning the whole table.
+        """
         if not bounds:
             return
         view = self.view
-        cursor.execute(
-            view.sql(
-                f"WITH b AS ({view.integer_rows(('ticket_id', 'earliest'))}) "
-                f"SELECT {_NEIGHBOUR_COLUMNS} FROM b {pick}"
-            ),
-            (view.integer_rows_parameter(bounds),),
-        )
-        for row in cursor.fetchall():
-            yield row["ticket_id"], _Version.of_row(row)
+        statements: list[tuple[str, list[Any]]]
+        if pick is _LATEST:
+            rows = view.integer_rows(("ticket_id", "earliest"))
+            statements = [(f"WITH b AS ({rows})", [view.integer_rows_parameter(bounds)])]
+        else:
+            statements = [
+                _bounds_as_values(bounds[start : start + _VALUES_PER_STATEMENT])
+                for start in range(0, len(bounds), _VALUES_PER_STATEMENT)
+            ]
+        for bounded, params in statements:
+            cursor.execute(view.sql(f"{bounded} SELECT {_NEIGHBOUR_COLUMNS} FROM b {pick}"), params)
+            for row in cursor.fetchall():
+                yield row["ticket_id"], _Version.of_row(row)
 
     def _write(
         self,
@@ -267,6 +280,12 @@ class HistoryProjection(TicketProjection):
                     superseded,
                 )
         view.insert_rows(cursor, "rewrites", _REWRITES_COLUMNS, feed.rewrites())
+
+
+def _bounds_as_values(bounds: Sequence[tuple[int, int]]) -> tuple[str, list[int]]:
+    """`b` as a VALUES list of (ticket, earliest source time), and its parameters."""
+    rows = ", ".join("(CAST(? AS BIGINT), CAST(? AS BIGINT))" for _ in bounds)
+    return f"WITH b (ticket_id, earliest) AS (VALUES {rows})", [v for pair in bounds for v in pair]
 
 
 @dataclass(slots=True)

@@ -79,7 +79,9 @@ class ProjectionStore(TrackingRecorder, ABC):
         a JSON array of arrays (`integer_rows_parameter`).
 
         One parameter however many rows, so the statement's text is the same for every
-        batch: the driver parses it once and the database plans it once.
+        batch: the driver parses it once and the database plans it once. The planner cannot
+        count the rows inside the parameter, so it suits lookups by a unique key, which it
+        reads by index however many rows it expects; not ranges (see `HistoryProjection`).
         """
 
     @staticmethod
