@@ -256,19 +256,32 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         key: str,
         rows: Sequence[Sequence[Any]],
     ) -> None:
-        # One JSON array for the whole batch: the table's own row type gives each column its
-        # type, so no column needs a cast here.
+        # The rows are copied into a temporary table of the same columns, then inserted from
+        # it in one statement. COPY reads each value once, as its column's type; a JSON array
+        # of the rows, the other way to send a batch in one statement, is parsed twice (as
+        # JSON, then each field as its column's type) and cost PostgreSQL half as much again.
         if not rows:
             return
         names = ", ".join(columns)
-        records = [dict(zip(columns, row, strict=True)) for row in rows]
-        cursor.execute(
+        # Each connection keeps its own, emptied at every commit too.
+        staged = "pg_temp." + Identifier(f"{self.prefix}{table}_staged").as_string(None)
+        psycopg_cursor = cast("PsycopgCursor[DictRow]", cursor)
+        psycopg_cursor.execute(
             self.sql(
-                f"INSERT INTO {{{table}}} ({names}) SELECT {names} "
-                f"FROM json_populate_recordset(NULL::{{{table}}}, CAST(? AS json)) "
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} (LIKE {{{table}}}) "
+                "ON COMMIT DELETE ROWS"
+            )
+        )
+        with psycopg_cursor.copy(self.sql(f"COPY {staged} ({names}) FROM STDIN")) as copy:
+            for row in rows:
+                copy.write_row(row)
+        # Emptied as it is read, so that a second call in the same transaction starts afresh.
+        psycopg_cursor.execute(
+            self.sql(
+                f"WITH moved AS (DELETE FROM {staged} RETURNING {names}) "
+                f"INSERT INTO {{{table}}} ({names}) SELECT {names} FROM moved "
                 f"{_on_conflict(columns, key)}"
-            ),
-            (json_codec.dump_text(records),),
+            )
         )
 
     def delete_rows(self, cursor: Cursor, table: str, column: str, values: Sequence[Any]) -> None:
