@@ -68,3 +68,22 @@ def tree_cpu_seconds(root: int) -> float:
 def postgres_cpu_seconds() -> float:
     """CPU seconds of every living PostgreSQL process on this machine (0 when none runs)."""
     return sum(_cpu_seconds(fields) for fields in _all_stats().values() if fields[0] == "postgres")
+
+
+def postgres_cpu_seconds_with_ended() -> float:
+    """CPU seconds of every PostgreSQL process on this machine, those that have ended included.
+
+    A connection's process ends with the connection, taking its count with it; once the
+    server has reaped it, its time is in the server's count of its ended children (`cutime`
+    and `cstime`, fields 16 and 17 of stat(5)).
+    """
+    stats = _all_stats()
+    total = 0.0
+    for fields in stats.values():
+        if fields[0] != "postgres":
+            continue
+        total += _cpu_seconds(fields)
+        parent = stats.get(int(fields[2]))
+        if parent is None or parent[0] != "postgres":
+            total += (int(fields[14]) + int(fields[15])) / TICKS_PER_SECOND
+    return total

@@ -13,7 +13,9 @@ from bench.console_pages import PAIRS
 from bench.databases import Backends, Kind
 from bench.load import LoadBounds
 from bench.plan import Plan
+from bench.processes import REPO_ROOT
 from bench.query_latency import ROUTES
+from bench.rebuild_beside import rounds_beside
 from bench.report import BEGIN, END, update_benchmarks_md, write_results
 from bench.run import run_benchmarks
 from projections.catalog import CATALOG
@@ -153,3 +155,17 @@ def test_quick_run_reports_every_measurement_and_writes_the_table(
     ):
         (line,) = [line for line in targets.splitlines() if figure in line]
         assert line.endswith(("| met |", "| missed |")), line
+
+
+def test_rebuilds_beside_another_checkout_alternate_and_report_each_run(tmp_path: Path) -> None:
+    # This checkout stands for both: the harness is what is checked here, not a difference.
+    checkouts = [REPO_ROOT, REPO_ROOT]
+
+    result = rounds_beside(Backends("", tmp_path / "bench"), "sqlite", 60, 1, checkouts)
+
+    assert [run["events"] for run in result["runs"]] == [60, 60]
+    for run in result["runs"]:
+        assert run["events_per_s"] > 0
+        assert run["command_cpu_us_per_event"] > 0
+    assert set(result["medians"]) == {str(REPO_ROOT)}
+    assert list((tmp_path / "bench").iterdir()) == []
