@@ -39,8 +39,8 @@ from service.storage import open_existing_log
 from service.storage_errors import StartupError
 
 # History alone costs about as much per event as the three others together (BENCHMARKS.md,
-# each rebuilt alone on PostgreSQL at 1M events: history 7,544 events/s; tickets 11,961,
-# quantity 23,025, sale_periods 24,115), so these two groups keep both cores about as busy.
+# each rebuilt alone on PostgreSQL at 1M events: history 11,894 events/s; tickets 19,939,
+# quantity 35,472, sale_periods 35,948), so these two groups keep both cores about as busy.
 GROUPS = (("history",), ("tickets", "quantity", "sale_periods"))
 # How often the parent looks for a child that died without a word (killed, out of memory).
 CHILD_CHECK_SECONDS = 1.0
