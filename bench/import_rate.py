@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ import orjson
 
 from bench.databases import Backends, Kind, fresh_database
 from bench.deliveries import delivery_body
-from bench.processes import REPO_ROOT, clean_environment
+from bench.processes import REPO_ROOT, checkout_command
 from service.settings import DatabaseLocation
 from service.storage import open_log
 
@@ -50,21 +48,10 @@ def write_deliveries(path: Path, deliveries: int) -> int:
 
 def timed_import(checkout: Path, database_url: str, path: Path) -> dict[str, Any]:
     """One `ticket-audit import FILE` by `checkout`'s interpreter; its summary and time."""
-    python = checkout / ".venv" / "bin" / "python"
-    started = time.perf_counter()
-    done = subprocess.run(  # noqa: S603 (a checkout's own interpreter and module)
-        [str(python), "-m", "service.cli", "import", str(path)],
-        cwd=checkout,
-        env=clean_environment(TICKET_AUDIT_DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=IMPORT_LIMIT_SECONDS,
+    printed, seconds = checkout_command(
+        checkout, ["import", str(path)], database_url, IMPORT_LIMIT_SECONDS
     )
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
-    return {"summary": done.stdout.strip(), "seconds": round(seconds, 3)}
+    return {"summary": printed.strip(), "seconds": round(seconds, 3)}
 
 
 def import_rates(

@@ -45,6 +45,28 @@ def clean_environment(**settings: str) -> dict[str, str]:
     return {**env, **settings}
 
 
+def checkout_command(
+    checkout: Path, arguments: Sequence[str], database_url: str, limit_seconds: float
+) -> tuple[str, float]:
+    """`ticket-audit ARGUMENTS` on `database_url` by `checkout`'s own interpreter (its
+    `.venv`): what it printed, and its time from outside. Raises when it fails."""
+    python = checkout / ".venv" / "bin" / "python"
+    started = time.perf_counter()
+    done = subprocess.run(  # noqa: S603 (a checkout's own interpreter and module)
+        [str(python), "-m", "service.cli", *arguments],
+        cwd=checkout,
+        env=clean_environment(TICKET_AUDIT_DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=limit_seconds,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{arguments[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout, seconds
+
+
 @dataclass(frozen=True)
 class Server:
     url: str

@@ -18,7 +18,6 @@ import os
 import re
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import orjson
 
 from bench.cpu import postgres_cpu_seconds_with_ended
 from bench.databases import Backends, Kind, fresh_database
-from bench.processes import REPO_ROOT, clean_environment
+from bench.processes import REPO_ROOT, checkout_command
 from bench.seed import seed_log
 
 KINDS: dict[str, Kind] = {"postgres": "postgres", "sqlite": "sqlite"}
@@ -43,29 +42,16 @@ TICKETS = 10_000
 
 def timed_rebuild(checkout: Path, database_url: str) -> dict[str, Any]:
     """One `ticket-audit rebuild` by `checkout`'s interpreter: events, time and CPU."""
-    python = checkout / ".venv" / "bin" / "python"
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     postgres_before = postgres_cpu_seconds_with_ended()
-    started = time.perf_counter()
-    done = subprocess.run(  # noqa: S603 (a checkout's own interpreter and module)
-        [str(python), "-m", "service.cli", "rebuild"],
-        cwd=checkout,
-        env=clean_environment(TICKET_AUDIT_DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=REBUILD_LIMIT_SECONDS,
-    )
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"rebuild failed ({done.returncode}): {done.stderr[-2000:]}")
+    printed, seconds = checkout_command(checkout, ["rebuild"], database_url, REBUILD_LIMIT_SECONDS)
     time.sleep(REAP_SECONDS)
     postgres_s = postgres_cpu_seconds_with_ended() - postgres_before
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     command_s = (children_after.ru_utime - children_before.ru_utime) + (
         children_after.ru_stime - children_before.ru_stime
     )
-    events = max(int(count) for count in re.findall(r"rebuilt from (\d+) events", done.stdout))
+    events = max(int(count) for count in re.findall(r"rebuilt from (\d+) events", printed))
     return {
         "checkout": str(checkout),
         "events": events,
