@@ -77,8 +77,7 @@ class TicketMapper(Mapper[UUID]):
         if stored_event.topic != TICKET_CHANGED_TOPIC:
             return super().to_domain_event(stored_event)
         state = stored_event.state
-        header, _, raw_body = _inflated_3(state).partition(HEADER_END)
-        received, source, source_text = orjson.loads(header)
+        (received, source, source_text), raw_body = _opened_3(state)
         data = _decoded(raw_body)["data"]
         originator_id = stored_event.originator_id
         attributes: dict[str, Any] = {
@@ -106,8 +105,7 @@ class TicketMapper(Mapper[UUID]):
         """What read models use of a stored TicketChanged: its received and source times as
         ISO text, and its data; without building the event, whose delivery id, times and
         ids they do not need."""
-        header, _, raw_body = _inflated_3(stored_event.state).partition(HEADER_END)
-        received, source, _ = orjson.loads(header)
+        (received, source, _), raw_body = _opened_3(stored_event.state)
         return received, source, _decoded(raw_body)["data"]
 
 
@@ -122,13 +120,20 @@ class RecordedDelivery:
 
 def recorded_delivery(state: bytes) -> RecordedDelivery:
     """The delivery a stored TicketChanged's state records."""
-    header, _, raw_body = _inflated_3(state).partition(HEADER_END)
-    source_text = orjson.loads(header)[2]
+    (_, _, source_text), raw_body = _opened_3(state)
     return RecordedDelivery(
         delivery_id(raw_body),
         content_id(source_text, state[1:_DATA_HASH_END].hex()),
         _decoded(raw_body)["data"]["id"],
     )
+
+
+def _opened_3(state: bytes) -> tuple[tuple[str, str, str], bytes]:
+    """A format 3 state's header (received time, source time, source time as delivered) and
+    the body as delivered."""
+    header, _, raw_body = _inflated_3(state).partition(HEADER_END)
+    received, source, source_text = orjson.loads(header)
+    return (received, source, source_text), raw_body
 
 
 def _inflated_3(state: bytes) -> bytes:
