@@ -14,9 +14,7 @@ from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
-from uuid import UUID
 
-from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
 from projections.read_model import TICKET_CHANGED_TOPIC, LoggedChange
@@ -24,8 +22,6 @@ from projections.read_model import TICKET_CHANGED_TOPIC, LoggedChange
 
 class LogMapper(Protocol):
     """What read models need of the log's mapper (`service.persistence.event_codec`)."""
-
-    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]: ...
 
     def ticket_change_parts(self, stored_event: StoredEvent) -> tuple[str, str, dict[str, Any]]:
         """A stored TicketChanged's received and source times, as ISO text, and its data."""
