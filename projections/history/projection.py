@@ -175,43 +175,45 @@ class HistoryProjection(TicketProjection):
         # version is later than the change, are its other neighbours looked for.
         found: dict[int, list[_Version]] = {}
         late: list[tuple[int, int]] = []
-        for ticket_id, version in self._select(cursor, sorted(earliest.items()), _LATEST):
+        view = self.view
+        every_ticket = [
+            (
+                f"WITH b AS ({view.integer_rows(('ticket_id', 'earliest'))})",
+                [view.integer_rows_parameter(sorted(earliest.items()))],
+            )
+        ]
+        for ticket_id, version in self._select(cursor, every_ticket, _LATEST):
             if version.feed.source_us > earliest[ticket_id]:
                 late.append((ticket_id, earliest[ticket_id]))
             else:
                 found[ticket_id] = [version]
+        late_tickets = [
+            _bounds_as_values(late[start : start + _VALUES_PER_STATEMENT])
+            for start in range(0, len(late), _VALUES_PER_STATEMENT)
+        ]
         for pick in (_PREDECESSOR, _SUCCESSORS):
-            for ticket_id, version in self._select(cursor, late, pick):
+            for ticket_id, version in self._select(cursor, late_tickets, pick):
                 found.setdefault(ticket_id, []).append(version)
         for timeline in found.values():
             timeline.sort(key=lambda v: (v.feed.source_us, v.feed.position))
         return found
 
     def _select(
-        self, cursor: Cursor, bounds: Sequence[tuple[int, int]], pick: str
+        self, cursor: Cursor, bounded: Sequence[tuple[str, list[Any]]], pick: str
     ) -> Iterator[tuple[int, _Version]]:
-        """The versions `pick` chooses for each (ticket, earliest source time) of `bounds`.
+        """The versions `pick` chooses for each (ticket, earliest source time) of `b`: each
+        of `bounded` is a statement's `WITH b` clause and its parameters.
 
-        The latest versions, found by primary key, take the bounds as one parameter
-        (`integer_rows`). A late delivery's neighbours are a range of its ticket's versions:
-        their bounds go in as a VALUES list, which tells the planner how few they are (it
-        cannot count the rows inside a parameter), so that it reads each range by index
-        instead of scanning the whole table.
+        Every ticket's latest version, found by primary key, takes the bounds as one
+        parameter (`integer_rows`). A late delivery's neighbours are a range of its
+        ticket's versions: their bounds go in as a VALUES list, which tells the planner how
+        few they are (it cannot count the rows inside a parameter), so that it reads each
+        range by index instead of scanning the whole table.
         """
-        if not bounds:
-            return
-        view = self.view
-        statements: list[tuple[str, list[Any]]]
-        if pick is _LATEST:
-            rows = view.integer_rows(("ticket_id", "earliest"))
-            statements = [(f"WITH b AS ({rows})", [view.integer_rows_parameter(bounds)])]
-        else:
-            statements = [
-                _bounds_as_values(bounds[start : start + _VALUES_PER_STATEMENT])
-                for start in range(0, len(bounds), _VALUES_PER_STATEMENT)
-            ]
-        for bounded, params in statements:
-            cursor.execute(view.sql(f"{bounded} SELECT {_NEIGHBOUR_COLUMNS} FROM b {pick}"), params)
+        for with_b, params in bounded:
+            cursor.execute(
+                self.view.sql(f"{with_b} SELECT {_NEIGHBOUR_COLUMNS} FROM b {pick}"), params
+            )
             for row in cursor.fetchall():
                 yield row["ticket_id"], _Version.of_row(row)
 
