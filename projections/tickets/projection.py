@@ -121,8 +121,7 @@ class TicketsProjection(TicketProjection):
         cursor.execute(
             view.sql(
                 "SELECT ticket_id, source_us, position, known_via FROM {current} "
-                f"WHERE ticket_id IN (SELECT ticket_id FROM ({view.integer_rows(('ticket_id',))}) "
-                "AS wanted)"
+                f"WHERE ticket_id IN ({view.integer_rows(('ticket_id',))})"
             ),
             (view.integer_rows_parameter([(ticket_id,) for ticket_id in sorted(ids)]),),
         )
