@@ -129,11 +129,14 @@ class Applier(AnsweringProjections):
             if answering.state == "failed":
                 logger.info("projection %s applying again", name)
                 self._set_state(answering, "live")
-            if applied:
+            # The feed can be ahead of what this process answers at without having applied
+            # anything here: it read the tracked position when it was made, and again when it
+            # stood by, while the leader went on. Answering follows the feed, not the steps.
+            if applied or feed.position > answering.position:
                 answering.parked = feed.parked
                 self._advance(answering, feed.position)
                 self._publish(answering)
-                if leading and applied < BATCH_SIZE:
+                if leading and 0 < applied < BATCH_SIZE:
                     self._caught_up_at[name] = loop.time()
             else:
                 answering.progressed_at = loop.time()  # caught up: nothing to make progress on

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -15,13 +15,20 @@ from psycopg import sql
 from pytest_aiohttp import AiohttpClient
 
 from projections.catalog import CATALOG
-from projections.runtime.leadership import open_leadership
+from projections.runtime.applier import Applier
+from projections.runtime.leadership import Leadership, open_leadership
+from projections.runtime.wakeups import LogSignal
+from projections.store.generations import ProjectionStores
+from service.application import TicketAudit
 from service.database import prepare_storage
 from service.settings import DatabaseLocation
 from tests.helpers import Serve, app_clients, delivery, get_json, make_settings, post
+from tests.projections.helpers import opened
 
 TAKEOVER_WITHIN_SECONDS = 20.0
 TAKEOVER_PAUSE_SECONDS = 0.05
+# A standby polls the tracked positions every 0.1 s; this bounds a wait that should end at once.
+STANDBY_CATCH_UP_SECONDS = 10.0
 HOLDERS = """
     SELECT pid, count(*) FROM pg_locks
     WHERE locktype = 'advisory' AND granted
@@ -124,6 +131,58 @@ async def test_a_serving_leader_that_lost_its_lock_stops_applying(
         state = await get_json(client, f"/v1/tickets/7?minPosition={answer['position']}")
         assert state["snapshot"]["quantity"] == 3
     assert sorted(lost_locks(caplog)) == sorted(CATALOG)
+
+
+class StandbyOpenedBeforeTheLeaderWentOn(Applier):
+    """A standby whose start is overtaken: between opening its projections and following
+    them, the leading process applies the deliveries `meanwhile` posts, as a leader in
+    another process may while this one is slow to start."""
+
+    def __init__(
+        self,
+        log: TicketAudit,
+        stores: ProjectionStores,
+        leadership: Leadership,
+        meanwhile: Callable[[], Awaitable[None]],
+    ) -> None:
+        super().__init__(log, stores, CATALOG, LogSignal(), leadership)
+        self._meanwhile = meanwhile
+
+    async def _open_answering(self) -> None:
+        await super()._open_answering()
+        await self._meanwhile()
+
+
+async def test_a_standby_overtaken_while_starting_answers_at_the_leaders_position(
+    serve: Serve, database_url: str
+) -> None:
+    leader = await serve(make_settings(database_url))
+    head = 0
+
+    async def leader_applies_deliveries() -> None:
+        nonlocal head
+        for quantity in range(3):
+            status, answer = await post(leader, delivery(7, quantity=quantity))
+            assert status == 201, answer
+            head = answer["position"]
+        await get_json(leader, f"/v1/tickets/7?minPosition={head}")
+
+    with opened(database_url) as (log, stores):
+        leadership = open_leadership(DatabaseLocation.parse(database_url))
+        standby = StandbyOpenedBeforeTheLeaderWentOn(
+            log, stores, leadership, leader_applies_deliveries
+        )
+        await standby.start()
+        try:
+            assert not leadership.try_lead("tickets", 1), "the serving app should lead"
+            # No delivery follows: the standby must learn the position from what it read.
+            caught_up = await standby.wait_for(head, CATALOG, STANDBY_CATCH_UP_SECONDS)
+            status = {item["name"]: item["position"] for item in await standby.status()}
+            assert caught_up, status
+            assert status == dict.fromkeys(CATALOG, head)
+        finally:
+            await standby.stop()
+            leadership.close()
 
 
 def lost_locks(caplog: pytest.LogCaptureFixture) -> list[str]:
