@@ -148,16 +148,21 @@ PLACE_IN_TIME: tuple[Column, ...] = (
 )
 
 
-def versions_table(*columns: Column) -> tuple[str, str]:
-    """The statements of a read model's `versions` table: each version of a ticket with its
-    log position, then `columns` (SOURCE_TIME among them), keyed by (ticket, version); and
-    the index that reads a ticket's versions in source-time order."""
+def versions_table(*columns: Column) -> str:
+    """The statement of a read model's `versions` table: each version of a ticket with its
+    log position, then `columns` (SOURCE_TIME among them), keyed by (ticket, version)."""
     every = ", ".join(f"{name} {kind}" for name, kind in (*VERSION_KEY, *columns))
-    return (
-        f"CREATE TABLE IF NOT EXISTS {{versions}} ({every}, PRIMARY KEY (ticket_id, version))",
-        "CREATE INDEX IF NOT EXISTS {@versions_by_source} ON {versions} "
-        "(ticket_id, source_us, position)",
-    )
+    return f"CREATE TABLE IF NOT EXISTS {{versions}} ({every}, PRIMARY KEY (ticket_id, version))"
+
+
+# For the read models that find one version by time (the last one before a moment, a late
+# delivery's neighbours): a ticket's versions in source-time order. The ones that only ever
+# read all of a ticket's versions sort them instead; a ticket has few, and the index would
+# cost every version about as many bytes as the row without its payload.
+VERSIONS_BY_SOURCE = (
+    "CREATE INDEX IF NOT EXISTS {@versions_by_source} ON {versions} "
+    "(ticket_id, source_us, position)"
+)
 
 
 def versions_columns(*columns: Column) -> tuple[str, ...]:
@@ -209,7 +214,8 @@ class DeliveredFieldsPerVersion(TicketProjection):
     Each field is kept as JSON text, so integers of any size survive, and as NULL when the
     delivery did not send it, which keeps "not sent" apart from an empty value. Rows are
     never rewritten: what is derived from them (points, timelines) is derived when read, in
-    source-time order, so a late delivery takes its place among the others.
+    source-time order, so a late delivery takes its place among the others. A read takes all
+    of a ticket's versions and sorts them, so the table has no index by source time.
     """
 
     tables: ClassVar[Sequence[str]] = ("versions",)
@@ -221,7 +227,7 @@ class DeliveredFieldsPerVersion(TicketProjection):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         fields = (*SOURCE_TIME, *((column, "TEXT") for column, _ in cls.kept))
-        cls.create_statements = versions_table(*fields)
+        cls.create_statements = (versions_table(*fields),)
         cls._columns = versions_columns(*fields)
 
     def apply(self, cursor: Cursor, changes: Sequence[LoggedChange]) -> None:

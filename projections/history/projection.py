@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 from projections.diff.changes import Change, diff
 from projections.read_model import (
     PLACE_IN_TIME,
+    VERSIONS_BY_SOURCE,
     Column,
     LoggedChange,
     PastSnapshots,
@@ -100,7 +101,8 @@ class HistoryProjection(TicketProjection):
     name = "history"
     tables: ClassVar[Sequence[str]] = ("versions", "heads", "rewrites")
     create_statements: ClassVar[Sequence[str]] = (
-        *versions_table(*_VERSIONS),
+        versions_table(*_VERSIONS),
+        VERSIONS_BY_SOURCE,
         # The feed's order, whole and by eventId (by ticket, the primary key gives it).
         "CREATE UNIQUE INDEX IF NOT EXISTS {@versions_by_position} ON {versions} (position)",
         "CREATE INDEX IF NOT EXISTS {@versions_by_event} ON {versions} (event_id, position)",

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from projections.read_model import (
     PLACE_IN_TIME,
+    VERSIONS_BY_SOURCE,
     LoggedChange,
     TicketProjection,
     versions_columns,
@@ -54,7 +55,8 @@ class TicketsProjection(TicketProjection):
     name = "tickets"
     tables: ClassVar[Sequence[str]] = ("versions", "current", "children")
     create_statements: ClassVar[Sequence[str]] = (
-        *versions_table(*PLACE_IN_TIME),
+        versions_table(*PLACE_IN_TIME),
+        VERSIONS_BY_SOURCE,
         "CREATE TABLE IF NOT EXISTS {current} (ticket_id BIGINT PRIMARY KEY, event_id BIGINT, "
         "version BIGINT, position BIGINT NOT NULL, source_us BIGINT NOT NULL, "
         "source_iso TEXT NOT NULL, received_iso TEXT NOT NULL, name TEXT, type TEXT, "
