@@ -26,8 +26,9 @@ from tqdm import tqdm
 from service import bootstrap
 from service.application import TicketAudit
 from service.commands.import_source import Delivery, ImportSource, open_source
+from service.commands.screening import SCREEN_APART_FROM, Screened, Screener
 from service.domain import DeliveryFacts
-from service.intake import QUARANTINE_ERRORS, Answer, Refusal, keep_refused, screen
+from service.intake import QUARANTINE_ERRORS, Answer, Refusal, keep_refused
 from service.quarantine import QuarantineStore
 from service.settings import Settings
 from service.storage_errors import STORAGE_ERRORS, require_log
@@ -60,23 +61,42 @@ def import_file(settings: Settings, path: str) -> int:
 async def _import(settings: Settings, source: ImportSource) -> Counter[str]:
     counts: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
-    async with (
-        bootstrap.opened_log(settings.database) as log,
-        bootstrap.opened_quarantine(settings) as quarantine,
-    ):
-        with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-writer") as writer,
-            tqdm(total=source.total, unit="delivery", file=sys.stderr) as progress,
+    apart = source.total is not None and source.total >= SCREEN_APART_FROM
+    # Entered first: a screening process is forked before anything below is opened.
+    with Screener(settings.zone, settings.max_body_bytes, apart=apart) as screener:
+        async with (
+            bootstrap.opened_log(settings.database) as log,
+            bootstrap.opened_quarantine(settings) as quarantine,
         ):
-            # The batch being committed while the next one is screened.
-            committing: asyncio.Future[Counter[str]] | None = None
-            for chunk in _chunks(source.deliveries):
-                valid = _screened(chunk, settings, quarantine, counts, progress)
+            with (
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-writer") as writer,
+                tqdm(total=source.total, unit="delivery", file=sys.stderr) as progress,
+            ):
+                committing: asyncio.Future[Counter[str]] | None = None
+
+                async def hand_on(
+                    chunk: list[Delivery], screening: asyncio.Future[Screened]
+                ) -> None:
+                    """Quarantine what the chunk's screening refused, then hand the rest to the
+                    writer once it has committed the chunk before."""
+                    nonlocal committing
+                    valid = await _kept(chunk, screening, quarantine, counts, progress)
+                    if committing is not None:
+                        _committed(await committing, counts, progress)
+                    committing = loop.run_in_executor(writer, _commit, log, valid)
+
+                # Three chunks at a time: the next one screening, this one being quarantined
+                # and handed on, the one before it being committed.
+                screened: tuple[list[Delivery], asyncio.Future[Screened]] | None = None
+                for chunk in _chunks(source.deliveries):
+                    started = (chunk, screener.screen([delivery.body for delivery in chunk]))
+                    if screened is not None:
+                        await hand_on(*screened)
+                    screened = started
+                if screened is not None:
+                    await hand_on(*screened)
                 if committing is not None:
                     _committed(await committing, counts, progress)
-                committing = loop.run_in_executor(writer, _commit, log, valid)
-            if committing is not None:
-                _committed(await committing, counts, progress)
     return counts
 
 
@@ -85,17 +105,16 @@ def _chunks(deliveries: Iterator[Delivery]) -> Iterator[list[Delivery]]:
         yield chunk
 
 
-def _screened(
+async def _kept(
     chunk: Sequence[Delivery],
-    settings: Settings,
+    screening: asyncio.Future[Screened],
     quarantine: QuarantineStore,
     counts: Counter[str],
     progress: tqdm,
 ) -> list[DeliveryFacts]:
-    """The chunk's deliveries that pass intake's checks; the others quarantined and shown."""
+    """The chunk's deliveries that passed intake's checks; the others quarantined and shown."""
     valid: list[DeliveryFacts] = []
-    for delivery in chunk:
-        screened = screen(delivery.body, settings.zone, settings.max_body_bytes)
+    for delivery, screened in zip(chunk, await screening, strict=True):
         if not isinstance(screened, Refusal):
             valid.append(screened)
             continue

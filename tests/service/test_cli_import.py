@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import pickle
 import subprocess
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
+from typing import cast
 
 import pytest
 from pytest_aiohttp import AiohttpClient
 
 from projections.runtime.wakeups import LogSignal, wait_round
 from service.commands import importer
+from service.commands.screening import SCREEN_APART_FROM
+from service.domain import DeliveryFacts, TicketChanged
+from service.intake import screen
 from service.quarantine import open_quarantine
 from service.settings import DatabaseLocation
 from service.storage import open_log
@@ -222,3 +228,54 @@ async def test_duplicates_across_batches_are_judged_as_http_judges_them(
         assert head.position == 4
     finally:
         log.close()
+
+
+def test_a_file_screened_in_a_process_of_its_own_imports_in_order(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A file large enough to be screened apart: its refusals are named by their lines and
+    kept, its repeats judged duplicates, and each ticket's versions follow the file."""
+    count = SCREEN_APART_FROM + 500
+    lines = [delivery(1 + number % 50, quantity=number) for number in range(count)]
+    for where in (2, 2_500, count - 1):  # in the first chunk, a middle one, the last
+        lines[where] = MALFORMED
+    for where, earlier in ((1_000, 999), (count - 2, 10)):  # across a chunk's edge, and far
+        lines[where] = lines[earlier]
+    source = tmp_path / "large.ndjson"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    create_log(database_url)
+
+    result = import_file(source, database_url)
+
+    recorded = list(dict.fromkeys(line for line in lines if line != MALFORMED))
+    summary = f"recorded {len(recorded)}, duplicates 2, rejected 3\n"
+    assert (result.returncode, result.stdout) == (1, summary)
+    for number in (3, 2_501, count):
+        assert f"line {number}: malformed_json: " in result.stderr
+    # Each ticket's versions follow the file; a batch's events are written ticket by ticket.
+    expected = {
+        (json.loads(body)["data"]["id"], version): body
+        for ticket in range(1, 51)
+        for version, body in enumerate(
+            (body for body in recorded if json.loads(body)["data"]["id"] == ticket), start=1
+        )
+    }
+    log = open_log(DatabaseLocation.parse(database_url))
+    try:
+        stored = log.recorder.select_notifications(start=1, limit=count + 1)
+        events = [cast(TicketChanged, log.mapper.to_domain_event(item)) for item in stored]
+    finally:
+        log.close()
+    assert {(event.ticket_id, event.originator_version): event.raw_body for event in events} == (
+        expected
+    )
+    assert len(events) == len(expected)
+
+
+def test_delivery_facts_survive_the_trip_from_the_screening_process(
+    fixture_bodies: dict[str, bytes],
+) -> None:
+    for body in fixture_bodies.values():
+        facts = screen(compact(body), UTC, 10_000_000)
+        assert isinstance(facts, DeliveryFacts)
+        assert pickle.loads(pickle.dumps(facts)) == facts
