@@ -20,6 +20,10 @@ Results = dict[str, Any]
 def write_results(results: Results, folder: Path) -> Path:
     suffix = "" if results["plan"]["mode"] == "full" else f"-{results['plan']['mode']}"
     path = folder / f"{results['date'][:10]}{suffix}.json"
+    if path.exists():
+        # A second run on one day keeps the first, which notes may cite: it takes the time too.
+        hours, minutes = results["date"][11:13], results["date"][14:16]
+        path = folder / f"{results['date'][:10]}-{hours}{minutes}{suffix}.json"
     folder.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     return path

@@ -169,3 +169,15 @@ def test_rebuilds_beside_another_checkout_alternate_and_report_each_run(tmp_path
         assert run["command_cpu_us_per_event"] > 0
     assert set(result["medians"]) == {str(REPO_ROOT)}
     assert list((tmp_path / "bench").iterdir()) == []
+
+
+def test_a_second_full_run_on_one_day_keeps_the_first(tmp_path: Path) -> None:
+    morning = {"date": "2026-12-08T00:11:05+00:00", "plan": {"mode": "full"}, "run": 1}
+    evening = {**morning, "date": "2026-12-08T19:42:30+00:00", "run": 2}
+
+    first = write_results(morning, tmp_path)
+    second = write_results(evening, tmp_path)
+
+    assert (first.name, second.name) == ("2026-12-08.json", "2026-12-08-1942.json")
+    assert orjson.loads(first.read_bytes())["run"] == 1
+    assert orjson.loads(second.read_bytes())["run"] == 2
