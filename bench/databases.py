@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,17 @@ import psycopg
 from psycopg import sql
 
 Kind = Literal["postgres", "sqlite"]
+# The backends a `--backends` option names.
+KINDS: dict[str, Kind] = {"postgres": "postgres", "sqlite": "sqlite"}
 CONNECT_TIMEOUT_SECONDS = 5
+
+
+def default_postgres_url() -> str:
+    """The database where measurements make and drop their schemas: the one named by
+    `TICKET_AUDIT_BENCH_POSTGRES`, or else the server `make test` uses."""
+    return os.environ.get(
+        "TICKET_AUDIT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+    )
 
 
 @dataclass(frozen=True)

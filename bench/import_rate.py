@@ -13,7 +13,6 @@ the same kind of database, beside this one's: how a change compares with the cod
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -21,14 +20,13 @@ from typing import Any
 
 import orjson
 
-from bench.databases import Backends, Kind, fresh_database
+from bench.databases import KINDS, Backends, Kind, default_postgres_url, fresh_database
 from bench.deliveries import delivery_body
 from bench.processes import REPO_ROOT, checkout_command
 from service.settings import DatabaseLocation
 from service.storage import open_log
 
 DELIVERIES_PER_TICKET = 20
-KINDS: dict[str, Kind] = {"postgres": "postgres", "sqlite": "sqlite"}
 # Bounds one import; far beyond any seen.
 IMPORT_LIMIT_SECONDS = 3600
 
@@ -86,12 +84,7 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=20_000)
     parser.add_argument("--backends", default="postgres,sqlite")
     parser.add_argument("--checkout", type=Path, help="another checkout to time beside this one")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "TICKET_AUDIT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    parser.add_argument("--postgres-url", default=default_postgres_url())
     args = parser.parse_args()
     checkouts = [REPO_ROOT, *([args.checkout.resolve()] if args.checkout else [])]
     results: dict[str, Any] = {}

@@ -14,7 +14,6 @@ their time is read from the server's count of its ended children).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import resource
 import statistics
@@ -27,11 +26,10 @@ from typing import Any
 import orjson
 
 from bench.cpu import postgres_cpu_seconds_with_ended
-from bench.databases import Backends, Kind, fresh_database
+from bench.databases import KINDS, Backends, Kind, default_postgres_url, fresh_database
 from bench.processes import REPO_ROOT, checkout_command
 from bench.seed import seed_log
 
-KINDS: dict[str, Kind] = {"postgres": "postgres", "sqlite": "sqlite"}
 # Bounds one rebuild; far beyond any seen.
 REBUILD_LIMIT_SECONDS = 3600
 # Time for PostgreSQL to reap the connections' processes once the command has ended.
@@ -88,12 +86,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--backends", default="postgres")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "TICKET_AUDIT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    parser.add_argument("--postgres-url", default=default_postgres_url())
     args = parser.parse_args()
     checkouts = [REPO_ROOT, args.checkout.resolve()]
     results: dict[str, Any] = {}

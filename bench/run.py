@@ -8,7 +8,6 @@ Everything listens on 127.0.0.1 only; every database made here is dropped at the
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import orjson
 
 from bench.append_rate import append_rate
 from bench.console_pages import measure_console
-from bench.databases import Backends, Kind, fresh_database
+from bench.databases import Backends, Kind, default_postgres_url, fresh_database
 from bench.import_rate import import_rates
 from bench.intake_rate import intake_side_by_side
 from bench.load import LoadBounds
@@ -31,8 +30,6 @@ from bench.machine import describe_machine
 from bench.plan import MEASUREMENTS, Measurement, Plan
 from bench.processes import REPO_ROOT
 from bench.report import update_benchmarks_md, write_results
-
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def say(message: str) -> None:
@@ -171,7 +168,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--note", default="", help="a remark printed above the table")
     parser.add_argument(
         "--postgres-url",
-        default=os.environ.get("TICKET_AUDIT_BENCH_POSTGRES", DEFAULT_POSTGRES),
+        default=default_postgres_url(),
         help="a database where fresh schemas may be made and dropped",
     )
     parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "bench" / "results")
