@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import orjson
 from tqdm import tqdm
@@ -32,6 +33,8 @@ from service.intake import QUARANTINE_ERRORS, Answer, Refusal, keep_refused
 from service.quarantine import QuarantineStore
 from service.settings import Settings
 from service.storage_errors import STORAGE_ERRORS, require_log
+
+Item = TypeVar("Item")
 
 # Deliveries per transaction: large enough that the per-transaction cost (the log's lock,
 # the chain head, the known-facts query) is spread thin, small enough to bound memory.
@@ -72,32 +75,31 @@ async def _import(settings: Settings, source: ImportSource) -> Counter[str]:
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-writer") as writer,
                 tqdm(total=source.total, unit="delivery", file=sys.stderr) as progress,
             ):
+                # Each chunk's screening starts before the chunk ahead of it is handed on, so
+                # three are in hand: one screening, one being quarantined and handed to the
+                # writer, one being committed.
+                screenings = (
+                    (chunk, screener.screen([delivery.body for delivery in chunk]))
+                    for chunk in _chunks(source.deliveries)
+                )
                 committing: asyncio.Future[Counter[str]] | None = None
-
-                async def hand_on(
-                    chunk: list[Delivery], screening: asyncio.Future[Screened]
-                ) -> None:
-                    """Quarantine what the chunk's screening refused, then hand the rest to the
-                    writer once it has committed the chunk before."""
-                    nonlocal committing
+                for chunk, screening in _one_ahead(screenings):
                     valid = await _kept(chunk, screening, quarantine, counts, progress)
                     if committing is not None:
                         _committed(await committing, counts, progress)
                     committing = loop.run_in_executor(writer, _commit, log, valid)
-
-                # Three chunks at a time: the next one screening, this one being quarantined
-                # and handed on, the one before it being committed.
-                screened: tuple[list[Delivery], asyncio.Future[Screened]] | None = None
-                for chunk in _chunks(source.deliveries):
-                    started = (chunk, screener.screen([delivery.body for delivery in chunk]))
-                    if screened is not None:
-                        await hand_on(*screened)
-                    screened = started
-                if screened is not None:
-                    await hand_on(*screened)
                 if committing is not None:
                     _committed(await committing, counts, progress)
     return counts
+
+
+def _one_ahead(items: Iterator[Item]) -> Iterator[Item]:
+    """`items` in order, each given only once the one after it has been taken."""
+    for taken in items:
+        for following in items:
+            yield taken
+            taken = following
+        yield taken
 
 
 def _chunks(deliveries: Iterator[Delivery]) -> Iterator[list[Delivery]]:
